@@ -1,0 +1,177 @@
+//! Raw command-line flags, exactly as the user typed them. Validation into the
+//! types the rooms use happens in each command (`cmd/`), not here.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// fail2ban-compatible bans enforced by XDP at the driver.
+#[derive(Debug, Parser)]
+#[command(name = "enforcer", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Flags of the daemon, used when no subcommand is given.
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Control socket of the daemon.
+    #[arg(long, global = true, default_value = "/run/enforcer/enforcer.sock")]
+    pub socket: PathBuf,
+    /// Directory on a bpffs where maps and links are pinned.
+    #[arg(long, global = true, default_value = "/sys/fs/bpf/enforcer")]
+    pub bpffs: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic with a warning.
+    Auto,
+    Native,
+    Generic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionMode {
+    /// XDP when it is attached, command actions otherwise.
+    Auto,
+    /// Refuse to start without XDP.
+    Xdp,
+    /// Run every action as its command (iptables, nftables, ...).
+    Commands,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// Interface to attach the XDP program to (repeatable).
+    #[arg(long = "iface", value_name = "IF")]
+    pub ifaces: Vec<String>,
+    #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
+    pub xdp_mode: XdpMode,
+    /// How ban actions are carried out.
+    #[arg(long, value_enum, default_value_t = ActionMode::Auto)]
+    pub mode: ActionMode,
+    /// fail2ban-format configuration directory (jail.conf, filter.d, action.d).
+    /// When it does not exist the embedded default configuration is used.
+    #[arg(long, default_value = "/etc/enforcer")]
+    pub config: PathBuf,
+    /// Capacity of the exact-address ban maps (per family).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_bans: u32,
+    /// Capacity of the prefix (CIDR) ban tries (per family).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_prefixes: u32,
+    /// Serve Prometheus metrics on ADDR:PORT (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ban addresses or CIDRs.
+    Ban(BanArgs),
+    /// Lift bans.
+    Unban(UnbanArgs),
+    /// List current bans.
+    Banned(BannedArgs),
+    /// Show the data plane's counters.
+    Stats(StatsArgs),
+    /// Detach the XDP program everywhere and remove all pins.
+    Unload,
+    /// Inspect fail2ban-format configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Test a filter against a log, like fail2ban-regex.
+    Regex(RegexArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BanArgs {
+    /// Jail the ban belongs to.
+    #[arg(long, default_value = "manual")]
+    pub jail: String,
+    /// Ban time in seconds (default: the jail's; -1 = permanent).
+    #[arg(long, allow_negative_numbers = true)]
+    pub bantime: Option<i64>,
+    #[arg(required = true, value_name = "ADDR|CIDR")]
+    pub targets: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnbanArgs {
+    #[arg(value_name = "ADDR|CIDR", required_unless_present = "all", conflicts_with = "all")]
+    pub targets: Vec<String>,
+    /// Lift every ban.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BannedArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print what fail2ban-client -d prints: one JSON array per line.
+    Dump(ConfigDirArgs),
+    /// Validate; list enabled jails or each problem as FILE:LINE.
+    Check(ConfigDirArgs),
+    /// Write the embedded default configuration to DIR for editing.
+    Init {
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigDirArgs {
+    #[arg(long, default_value = "/etc/enforcer")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RegexArgs {
+    /// Configuration directory holding filter.d.
+    #[arg(long, default_value = "/etc/enforcer")]
+    pub config: PathBuf,
+    /// Set a filter option (e.g. mode=aggressive, logtype=journal); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Current time (seconds since the epoch) for year inference.
+    #[arg(long, value_name = "EPOCH")]
+    pub now: Option<f64>,
+    /// Lines are journal entries (logtype = journal).
+    #[arg(long)]
+    pub journal: bool,
+    /// One JSON object per failure.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, conflicts_with = "print_all_missed")]
+    pub print_all_matched: bool,
+    #[arg(long)]
+    pub print_all_missed: bool,
+    /// A log file, or a single log line.
+    #[arg(value_name = "LOG|LINE")]
+    pub log: String,
+    /// A filter name in CONFIG/filter.d, a filter file, or a literal regex.
+    #[arg(value_name = "FILTER|REGEX")]
+    pub filter: String,
+    #[arg(value_name = "IGNOREREGEX")]
+    pub ignoreregex: Option<String>,
+}

@@ -1,0 +1,8 @@
+//! `enforcer stats`: a client of the daemon's control socket.
+use std::process::ExitCode;
+
+use crate::cli::{StatsArgs, GlobalArgs};
+
+pub fn run(_global: &GlobalArgs, _args: StatsArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("'stats' is not built yet")
+}

@@ -1,0 +1,1 @@
+//! Owns counters and their Prometheus exposition.

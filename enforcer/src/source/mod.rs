@@ -1,0 +1,1 @@
+//! Owns reading logs: files (globs, rotation, resume) and the systemd journal.

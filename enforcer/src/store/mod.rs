@@ -1,0 +1,1 @@
+//! Owns persistence of bans across restarts.

@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests: where the enforcer binary and the
+//! shared fixtures are, and how a privileged test decides whether to run.
+use std::path::PathBuf;
+
+/// The workspace root (the directory holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `../shared` beside the repository: fail2ban's data and the harnesses.
+pub fn shared_dir() -> PathBuf {
+    workspace_root().join("..").join("shared")
+}
+
+/// The enforcer binary under test: `ENFORCER_BIN` (set by `cargo xtask test`),
+/// else target/release/enforcer, else target/debug/enforcer.
+pub fn enforcer_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ENFORCER_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join("enforcer");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("no enforcer binary: run `cargo xtask test`, or build it and set ENFORCER_BIN");
+}
+
+/// Whether a privileged test may run. Not root: skip (returns false), unless
+/// `ENFORCER_REQUIRE_PRIVILEGED=1`, where a skip is a failure.
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("ENFORCER_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("{test}: needs root, and ENFORCER_REQUIRE_PRIVILEGED=1 forbids skipping");
+    }
+    eprintln!("{test}: skipped (not root)");
+    false
+}
