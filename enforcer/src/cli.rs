@@ -106,7 +106,11 @@ pub struct BanArgs {
 
 #[derive(Debug, Args)]
 pub struct UnbanArgs {
-    #[arg(value_name = "ADDR|CIDR", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        value_name = "ADDR|CIDR",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub targets: Vec<String>,
     /// Lift every ban.
     #[arg(long)]
@@ -134,9 +138,7 @@ pub enum ConfigCommand {
     /// Validate; list enabled jails or each problem as FILE:LINE.
     Check(ConfigDirArgs),
     /// Write the embedded default configuration to DIR for editing.
-    Init {
-        dir: PathBuf,
-    },
+    Init { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
