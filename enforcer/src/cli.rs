@@ -177,3 +177,84 @@ pub struct RegexArgs {
     #[arg(value_name = "IGNOREREGEX")]
     pub ignoreregex: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("enforcer").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn socket_and_bpffs_are_accepted_before_or_after_the_subcommand() {
+        for args in [
+            &[
+                "--socket",
+                "/tmp/s",
+                "--bpffs",
+                "/tmp/b",
+                "ban",
+                "198.18.0.1",
+            ][..],
+            &[
+                "ban",
+                "--socket",
+                "/tmp/s",
+                "198.18.0.1",
+                "--bpffs",
+                "/tmp/b",
+            ],
+            &[
+                "--socket",
+                "/tmp/s",
+                "ban",
+                "--bpffs",
+                "/tmp/b",
+                "198.18.0.1",
+            ],
+        ] {
+            let cli = parse(args).unwrap();
+            assert_eq!(cli.global.socket, PathBuf::from("/tmp/s"), "{args:?}");
+            assert_eq!(cli.global.bpffs, PathBuf::from("/tmp/b"), "{args:?}");
+            let Some(Command::Ban(ban)) = cli.command else {
+                panic!("{args:?}")
+            };
+            assert_eq!(ban.jail, "manual");
+            assert_eq!(ban.targets, ["198.18.0.1"]);
+        }
+        let cli = parse(&["unload", "--bpffs", "/tmp/b"]).unwrap();
+        assert_eq!(cli.global.bpffs, PathBuf::from("/tmp/b"));
+    }
+
+    #[test]
+    fn daemon_flags_parse_without_a_subcommand() {
+        let cli = parse(&["--iface", "a", "--iface", "b", "--xdp-mode", "generic"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.daemon.ifaces, ["a", "b"]);
+        assert_eq!(cli.daemon.xdp_mode, XdpMode::Generic);
+        assert_eq!(cli.daemon.max_bans, 1_000_000);
+        assert_eq!(cli.daemon.max_prefixes, 100_000);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        for args in [
+            &["ban"][..],
+            &["ban", "--nope", "198.18.0.1"],
+            &["unban"],
+            &["unban", "--all", "198.18.0.1"],
+            &["ban", "--bantime", "soon", "198.18.0.1"],
+            &["--xdp-mode", "fast"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+        let ban = parse(&["ban", "--bantime", "-1", "198.18.0.1"]).unwrap();
+        let Some(Command::Ban(ban)) = ban.command else {
+            panic!()
+        };
+        assert_eq!(ban.bantime, Some(-1));
+    }
+}

@@ -1,6 +1,16 @@
 //! Helpers shared by the integration tests: where the enforcer binary and the
 //! shared fixtures are, and how a privileged test decides whether to run.
+//!
+//! - [`netns`]: network namespaces, veth pairs and a bpffs outside /sys, each
+//!   a guard that cleans up on drop (also on panic).
+//! - [`daemon`]: the enforcer daemon as a child process in a namespace, and
+//!   its CLI.
+//! - [`traffic`]: bounded UDP/TCP/ICMP senders and receivers in namespaces.
 use std::path::PathBuf;
+
+pub mod daemon;
+pub mod netns;
+pub mod traffic;
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {

@@ -1,8 +1,40 @@
-//! `enforcer banned`: a client of the daemon's control socket.
+//! `enforcer banned [--json]`: every current ban with its jail and expiry.
 use std::process::ExitCode;
 
-use crate::cli::{BannedArgs, GlobalArgs};
+use super::client::{call, format_expiry, print_json};
+use crate::{
+    cli::{BannedArgs, GlobalArgs},
+    control::{Request, protocol::BannedReply},
+};
 
-pub fn run(_global: &GlobalArgs, _args: BannedArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'banned' is not built yet")
+pub fn run(global: &GlobalArgs, args: BannedArgs) -> anyhow::Result<ExitCode> {
+    let request = Request::Banned {
+        jail: None,
+        targets: vec![],
+    };
+    let result = match call(global, &request) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    if args.json {
+        print_json(&result);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reply: BannedReply = serde_json::from_value(result)?;
+    if reply.bans.is_empty() {
+        println!("no bans");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = crate::cmd::daemon::bans::now();
+    let tw = reply.bans.iter().map(|b| b.target.len()).max().unwrap_or(0);
+    let jw = reply.bans.iter().map(|b| b.jail.len()).max().unwrap_or(0);
+    for b in &reply.bans {
+        println!(
+            "{:tw$}  {:jw$}  {}",
+            b.target,
+            b.jail,
+            format_expiry(b.expiry, now)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command, ConfigCommand};
 
 pub mod ban;
 pub mod banned;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod regex;

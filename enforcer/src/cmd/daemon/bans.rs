@@ -1,0 +1,434 @@
+//! The daemon's book of bans: every ban and unban goes through here, so the
+//! maps and the expiry schedule never disagree.
+//!
+//! Expiry works like mini-redis's: a sorted set of `(expiry, target, jail)`
+//! plus a map from `(target, jail)` to its expiry, and a [`Notify`] that wakes
+//! the purge task whenever the earliest expiry moves. The kernel also holds
+//! each ban's expiry, so a dead daemon never leaves a ban in force; the purge
+//! task removes expired entries so `banned` stays true and the maps do not
+//! fill with dead bans.
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use ipnet::IpNet;
+use tokio::sync::{Notify, watch};
+
+/// One ban as the data plane holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ban {
+    pub net: IpNet,
+    pub jail: u8,
+    /// Unix seconds; `None` = permanent.
+    pub expiry: Option<i64>,
+}
+
+/// A data plane failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaneError {
+    /// The map for this target's kind (exact/prefix, family) is full.
+    #[error("{0}")]
+    Full(String),
+    /// Too many jails, or a name that cannot be stored.
+    #[error("{0}")]
+    BadJail(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What the book needs from the data plane (the pinned XDP maps in the
+/// daemon; an in-memory fake in tests).
+pub trait BanPlane: Send + Sync + 'static {
+    fn jail_id(&self, jail: &str) -> Result<u8, PlaneError>;
+    fn jail_name(&self, id: u8) -> Option<String>;
+    fn ban(&self, net: IpNet, jail: u8, expiry: Option<i64>) -> Result<(), PlaneError>;
+    /// Whether `jail` banned `net` (and no longer does).
+    fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError>;
+    /// Every ban, one entry per (target, jail).
+    fn list(&self) -> Result<Vec<Ban>, PlaneError>;
+    /// The data plane's counters.
+    fn stats(&self) -> Result<PlaneStats, PlaneError>;
+
+    /// The id of an existing jail (never allocates one).
+    fn find_jail(&self, jail: &str) -> Option<u8> {
+        (0..64u8).find(|&id| self.jail_name(id).as_deref() == Some(jail))
+    }
+}
+
+/// Counters summed over CPUs, as `stats` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlaneStats {
+    pub seen_packets: u64,
+    pub seen_bytes: u64,
+    pub passed_packets: u64,
+    pub passed_bytes: u64,
+    pub dropped_packets: u64,
+    pub dropped_bytes: u64,
+    pub observed_packets: u64,
+    pub observed_bytes: u64,
+    /// Per jail with any count.
+    pub jails: Vec<JailStats>,
+}
+
+/// One jail's share of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JailStats {
+    pub jail: String,
+    pub dropped_packets: u64,
+    pub observed_packets: u64,
+}
+
+/// A ban request that stopped part-way.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} (applied {applied} of {total})")]
+pub struct PartialBan {
+    pub applied: usize,
+    pub total: usize,
+    pub error: PlaneError,
+}
+
+#[derive(Debug, Default)]
+struct Schedule {
+    by_time: BTreeSet<(i64, IpNet, u8)>,
+    by_key: HashMap<(IpNet, u8), i64>,
+}
+
+impl Schedule {
+    /// Sets or clears the expiry of `(net, jail)`; whether the earliest
+    /// expiry changed.
+    fn set(&mut self, net: IpNet, jail: u8, expiry: Option<i64>) -> bool {
+        let first = self.by_time.first().map(|e| e.0);
+        if let Some(old) = self.by_key.remove(&(net, jail)) {
+            self.by_time.remove(&(old, net, jail));
+        }
+        if let Some(at) = expiry {
+            self.by_key.insert((net, jail), at);
+            self.by_time.insert((at, net, jail));
+        }
+        self.by_time.first().map(|e| e.0) != first
+    }
+
+    fn next(&self) -> Option<i64> {
+        self.by_time.first().map(|e| e.0)
+    }
+}
+
+/// Bans, unbans and their expiry.
+pub struct BanBook<P> {
+    plane: P,
+    schedule: Mutex<Schedule>,
+    changed: Notify,
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl<P: BanPlane> BanBook<P> {
+    pub fn new(plane: P) -> BanBook<P> {
+        BanBook {
+            plane,
+            schedule: Mutex::new(Schedule::default()),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn plane(&self) -> &P {
+        &self.plane
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Schedule> {
+        // A panic while holding the lock leaves the schedule consistent (each
+        // step is a whole insert or remove), so a poisoned lock is usable.
+        self.schedule.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Schedules the expiry of every timed ban already in the maps (after a
+    /// restart); returns how many bans there are.
+    pub fn restore(&self) -> Result<usize, PlaneError> {
+        let bans = self.plane.list()?;
+        let mut s = self.lock();
+        for b in &bans {
+            s.set(b.net, b.jail, b.expiry);
+        }
+        drop(s);
+        self.changed.notify_one();
+        Ok(bans.len())
+    }
+
+    /// Bans every target in `jail` until `expiry` (unix seconds; `None` =
+    /// permanent). Stops at the first failure, reporting how many were done.
+    pub fn ban(&self, nets: &[IpNet], jail: u8, expiry: Option<i64>) -> Result<(), PartialBan> {
+        let mut s = self.lock();
+        let mut wake = false;
+        for (i, net) in nets.iter().enumerate() {
+            if let Err(error) = self.plane.ban(*net, jail, expiry) {
+                drop(s);
+                if wake {
+                    self.changed.notify_one();
+                }
+                return Err(PartialBan {
+                    applied: i,
+                    total: nets.len(),
+                    error,
+                });
+            }
+            wake |= s.set(*net, jail, expiry);
+        }
+        drop(s);
+        if wake {
+            self.changed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Lifts the ban of `net` by `jail`, or by every jail; whether there was
+    /// one.
+    pub fn unban(&self, net: IpNet, jail: Option<u8>) -> Result<bool, PlaneError> {
+        let mut s = self.lock();
+        let jails: Vec<u8> = match jail {
+            Some(j) => vec![j],
+            None => self
+                .plane
+                .list()?
+                .into_iter()
+                .filter(|b| b.net == net)
+                .map(|b| b.jail)
+                .collect(),
+        };
+        let mut any = false;
+        for j in jails {
+            any |= self.plane.unban(net, j)?;
+            s.set(net, j, None);
+        }
+        Ok(any)
+    }
+
+    /// Lifts every ban (of `jail`, or of all jails); how many were lifted.
+    pub fn unban_all(&self, jail: Option<u8>) -> Result<usize, PlaneError> {
+        let mut s = self.lock();
+        let mut n = 0;
+        for b in self.plane.list()? {
+            if jail.is_some_and(|j| j != b.jail) {
+                continue;
+            }
+            if self.plane.unban(b.net, b.jail)? {
+                n += 1;
+            }
+            s.set(b.net, b.jail, None);
+        }
+        Ok(n)
+    }
+
+    /// Current bans (expired ones the purge has not reached yet excluded).
+    pub fn list(&self) -> Result<Vec<Ban>, PlaneError> {
+        let now = now();
+        let mut bans = self.plane.list()?;
+        bans.retain(|b| b.expiry.is_none_or(|e| e > now));
+        Ok(bans)
+    }
+
+    /// Removes every ban whose expiry is at or before `now`; returns the next
+    /// expiry still scheduled.
+    pub fn purge(&self, now: i64) -> Option<i64> {
+        let mut s = self.lock();
+        while let Some(&(at, net, jail)) = s.by_time.first() {
+            if at > now {
+                break;
+            }
+            s.set(net, jail, None);
+            match self.plane.unban(net, jail) {
+                Ok(_) => log::info!("[{}] Unban {}", self.jail_label(jail), show(&net)),
+                Err(e) => log::warn!("expiring the ban of {}: {e}", show(&net)),
+            }
+        }
+        s.next()
+    }
+
+    /// The jail's name, or its id when the name is unknown.
+    pub fn jail_label(&self, id: u8) -> String {
+        self.plane.jail_name(id).unwrap_or_else(|| format!("#{id}"))
+    }
+}
+
+fn show(net: &IpNet) -> String {
+    crate::control::display_target(net)
+}
+
+/// Longest sleep between purges: wall-clock jumps are noticed within it.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// Time from now until unix second `at` (zero if past).
+fn until(at: i64) -> Duration {
+    let at = Duration::from_secs(at.max(0) as u64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    at.saturating_sub(now)
+}
+
+/// Purges expired bans until shutdown turns true.
+pub async fn expire<P: BanPlane>(book: Arc<BanBook<P>>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let sleep = match book.purge(now()) {
+            Some(at) => until(at).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = book.changed.notified() => {}
+            r = shutdown.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! An in-memory data plane for unit tests.
+    use super::*;
+
+    #[derive(Default)]
+    pub struct FakePlane {
+        pub jails: Mutex<Vec<String>>,
+        pub bans: Mutex<HashMap<(IpNet, u8), Option<i64>>>,
+        pub capacity: usize,
+    }
+
+    impl FakePlane {
+        pub fn with_capacity(capacity: usize) -> FakePlane {
+            FakePlane {
+                capacity,
+                ..FakePlane::default()
+            }
+        }
+    }
+
+    impl BanPlane for FakePlane {
+        fn jail_id(&self, jail: &str) -> Result<u8, PlaneError> {
+            let mut j = self.jails.lock().unwrap();
+            if let Some(i) = j.iter().position(|n| n == jail) {
+                return Ok(i as u8);
+            }
+            if j.len() == 64 {
+                return Err(PlaneError::BadJail("too many jails".into()));
+            }
+            j.push(jail.to_string());
+            Ok((j.len() - 1) as u8)
+        }
+        fn jail_name(&self, id: u8) -> Option<String> {
+            self.jails.lock().unwrap().get(id as usize).cloned()
+        }
+        fn ban(&self, net: IpNet, jail: u8, expiry: Option<i64>) -> Result<(), PlaneError> {
+            let mut b = self.bans.lock().unwrap();
+            if !b.contains_key(&(net, jail)) && b.len() >= self.capacity {
+                return Err(PlaneError::Full("ban map full".into()));
+            }
+            b.insert((net, jail), expiry);
+            Ok(())
+        }
+        fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError> {
+            Ok(self.bans.lock().unwrap().remove(&(net, jail)).is_some())
+        }
+        fn stats(&self) -> Result<PlaneStats, PlaneError> {
+            Ok(PlaneStats::default())
+        }
+        fn list(&self) -> Result<Vec<Ban>, PlaneError> {
+            let mut v: Vec<Ban> = self
+                .bans
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(&(net, jail), &expiry)| Ban { net, jail, expiry })
+                .collect();
+            v.sort_by_key(|b| (b.net, b.jail));
+            Ok(v)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fake::FakePlane, *};
+
+    fn net(s: &str) -> IpNet {
+        crate::control::parse_target(s).unwrap()
+    }
+
+    #[test]
+    fn purge_removes_exactly_what_is_due() {
+        let book = BanBook::new(FakePlane::with_capacity(100));
+        let t = now();
+        book.ban(&[net("198.18.0.1")], 0, Some(t + 10)).unwrap();
+        book.ban(&[net("198.18.0.2")], 0, Some(t + 20)).unwrap();
+        book.ban(&[net("198.18.0.0/24")], 0, None).unwrap();
+        assert_eq!(book.purge(t), Some(t + 10));
+        assert_eq!(book.plane().list().unwrap().len(), 3);
+        assert_eq!(book.purge(t + 10), Some(t + 20));
+        assert_eq!(book.plane().list().unwrap().len(), 2);
+        // Re-banning permanently cancels the scheduled expiry.
+        book.ban(&[net("198.18.0.2")], 0, None).unwrap();
+        assert_eq!(book.purge(t + 100), None);
+        assert_eq!(book.plane().list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_full_map_reports_how_far_it_got() {
+        let book = BanBook::new(FakePlane::with_capacity(2));
+        let nets = [net("198.18.0.1"), net("198.18.0.2"), net("198.18.0.3")];
+        let err = book.ban(&nets, 0, None).unwrap_err();
+        assert_eq!((err.applied, err.total), (2, 3));
+        assert!(matches!(err.error, PlaneError::Full(_)));
+    }
+
+    #[test]
+    fn unban_without_a_jail_lifts_every_jails_ban() {
+        let book = BanBook::new(FakePlane::with_capacity(100));
+        let a = net("2001:db8::1");
+        book.ban(&[a], 0, Some(now() + 100)).unwrap();
+        book.ban(&[a], 1, None).unwrap();
+        book.ban(&[net("198.18.0.9")], 1, None).unwrap();
+        assert!(book.unban(a, None).unwrap());
+        assert!(!book.unban(a, None).unwrap());
+        assert_eq!(book.plane().list().unwrap().len(), 1);
+        assert_eq!(book.purge(now() + 1000), None, "schedule cleared too");
+        assert_eq!(book.unban_all(None).unwrap(), 1);
+        assert!(book.plane().list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn restore_schedules_bans_found_in_the_maps() {
+        let plane = FakePlane::with_capacity(100);
+        let t = now();
+        plane.ban(net("198.18.0.1"), 0, Some(t - 5)).unwrap();
+        plane.ban(net("198.18.0.2"), 0, None).unwrap();
+        let book = BanBook::new(plane);
+        assert_eq!(book.restore().unwrap(), 2);
+        assert_eq!(book.list().unwrap().len(), 1, "expired bans are not listed");
+        assert_eq!(book.purge(t), None);
+        assert_eq!(book.plane().list().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_expiry_task_wakes_for_a_new_earlier_ban() {
+        let book = Arc::new(BanBook::new(FakePlane::with_capacity(100)));
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(expire(book.clone(), rx));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        book.ban(&[net("198.18.0.1")], 0, Some(now() + 1)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !book.plane().list().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "ban never expired");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+}
