@@ -1,2 +1,353 @@
 //! Owns per-jail decisions: failure counting within findtime, ignore lists,
-//! and ban times (bantime.increment and friends).
+//! and ban times (bantime.increment and friends). Data comes in as
+//! [`Ticket`]s built from the filter's failures and leaves as tickets ready
+//! to ban (ban time decided), which the jail's `crate::actions::Actions`
+//! carries out.
+//!
+//! - [`ticket`]: tickets and the failure manager (fail2ban's counting and
+//!   rescaling);
+//! - [`ignore`]: ignoreip / ignoreself / ignorecommand / ignorecache;
+//! - [`formula`]: the safe evaluator for `bantime.formula`;
+//! - [`bantime`]: ban time increment, and the [`BanStore`] trait;
+//! - [`banmanager`]: active bans sorted by expiry.
+use std::sync::Arc;
+
+pub mod banmanager;
+pub mod bantime;
+pub mod formula;
+pub mod ignore;
+pub mod ticket;
+
+pub use banmanager::{BanManager, NotAdded};
+pub use bantime::{BanRecord, BanStore, BanTime, BanTimeSettings, MergedBans, StoreError};
+pub use ignore::{IgnoreList, IgnoreReason, Net};
+pub use ticket::{FailManager, MAX_TIME, Ticket};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JailError {
+    #[error("jail {jail}: {source}")]
+    BanTime {
+        jail: String,
+        #[source]
+        source: bantime::BanTimeError,
+    },
+    #[error("jail {jail}: {source}")]
+    Ignore {
+        jail: String,
+        #[source]
+        source: ignore::IgnoreError,
+    },
+    #[error("jail {jail}: {what}")]
+    Invalid { jail: String, what: String },
+}
+
+/// The validated settings the jail logic needs.
+#[derive(Debug, Clone)]
+pub struct JailSettings {
+    pub name: String,
+    pub maxretry: u32,
+    pub maxmatches: u32,
+    pub findtime: i64,
+    pub bantime: BanTimeSettings,
+    pub ignoreip: Vec<String>,
+    pub ignoreself: bool,
+    pub ignorecommand: Option<String>,
+    pub ignorecache: Option<String>,
+}
+
+impl JailSettings {
+    /// fail2ban's defaults (`maxretry = 5`, `findtime = 10m`, `bantime = 10m`,
+    /// `maxmatches = maxretry`, `ignoreself = true`).
+    pub fn new(name: impl Into<String>) -> JailSettings {
+        JailSettings {
+            name: name.into(),
+            maxretry: 5,
+            maxmatches: 5,
+            findtime: 600,
+            bantime: BanTimeSettings::default(),
+            ignoreip: Vec::new(),
+            ignoreself: true,
+            ignorecommand: None,
+            ignorecache: None,
+        }
+    }
+}
+
+/// Failure counters shown in status and the `jail.found*` tags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Found {
+    pub current: usize,
+    pub total: u64,
+}
+
+/// What happened to one failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Older than findtime (a line from before we started).
+    TooOld,
+    Ignored(IgnoreReason),
+    /// Counted; the id has this many retries now.
+    Counted(u32),
+    /// Reached maxretry: these tickets are to be banned (ban time decided).
+    Ban(Vec<Ticket>),
+}
+
+/// fail2ban's `str2seconds` for simple values used inside options
+/// (`5m`, `1h 30m`, `600`, `-1`).
+pub fn parse_seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<i64>() {
+        return Some(v);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    let mut any = false;
+    while !rest.trim_start().is_empty() {
+        rest = rest.trim_start();
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            "m" | "mi" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "h" | "hour" | "hours" => 3600.0,
+            "d" | "day" | "days" => 86400.0,
+            "w" | "week" | "weeks" => 7.0 * 86400.0,
+            "mo" | "mon" | "month" | "months" => 30.4375 * 86400.0,
+            "y" | "year" | "years" => 365.25 * 86400.0,
+            _ => return None,
+        };
+        rest = &rest[u..];
+        total += num * mult;
+        any = true;
+    }
+    any.then_some(total as i64)
+}
+
+/// One jail's failure side: counting, ignoring, and ban time.
+pub struct Jail {
+    name: String,
+    fail: FailManager,
+    ignore: IgnoreList,
+    bantime: BanTime,
+    store: Option<Arc<dyn BanStore>>,
+    next_svc: f64,
+}
+
+impl std::fmt::Debug for Jail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jail")
+            .field("name", &self.name)
+            .field("fail", &self.fail)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jail {
+    pub fn new(s: &JailSettings, store: Option<Arc<dyn BanStore>>) -> Result<Jail, JailError> {
+        if s.findtime <= 0 {
+            return Err(JailError::Invalid {
+                jail: s.name.clone(),
+                what: format!("findtime {} must be positive", s.findtime),
+            });
+        }
+        if s.bantime.bantime == 0 || s.bantime.bantime < -1 {
+            return Err(JailError::Invalid {
+                jail: s.name.clone(),
+                what: format!("bantime {} must be positive or -1", s.bantime.bantime),
+            });
+        }
+        let bantime = BanTime::new(s.bantime.clone()).map_err(|source| JailError::BanTime {
+            jail: s.name.clone(),
+            source,
+        })?;
+        let ignore = IgnoreList::new(
+            &s.ignoreip,
+            s.ignoreself,
+            s.ignorecommand.as_deref(),
+            s.ignorecache.as_deref(),
+        )
+        .map_err(|source| JailError::Ignore {
+            jail: s.name.clone(),
+            source,
+        })?;
+        for name in &ignore.unresolved {
+            log::warn!("[{}] ignoreip: {name} did not resolve", s.name);
+        }
+        Ok(Jail {
+            name: s.name.clone(),
+            fail: FailManager::new(s.maxretry.max(1), s.findtime, s.maxmatches),
+            ignore,
+            bantime,
+            store,
+            next_svc: f64::MIN,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn found(&self) -> Found {
+        Found {
+            current: self.fail.size(),
+            total: self.fail.total(),
+        }
+    }
+    pub fn fail_manager(&self) -> &FailManager {
+        &self.fail
+    }
+    pub fn bantime(&self) -> i64 {
+        self.bantime.bantime()
+    }
+    pub fn set_bantime(&mut self, v: i64) {
+        self.bantime.set_bantime(v);
+    }
+    pub fn store(&self) -> Option<&Arc<dyn BanStore>> {
+        self.store.as_ref()
+    }
+
+    /// Whether `ticket` is ignored (ignoreself, ignoreip, ignorecommand).
+    pub fn is_ignored(&mut self, ticket: &Ticket) -> Option<IgnoreReason> {
+        let name = self.name.clone();
+        let found = self.found();
+        let bantime = self.bantime();
+        let view = crate::actions::info::JailView {
+            name: &name,
+            banned: 0,
+            banned_total: 0,
+            found,
+            bantime,
+            store: None,
+        };
+        let info = crate::actions::info::ActionInfo::new(ticket, view);
+        self.ignore.check(ticket, &mut |tag| info.get(tag))
+    }
+
+    /// Processes one failure (fail2ban's `processLineAndAdd` + observer
+    /// `failureFound`), at wall-clock `now`.
+    pub fn process(&mut self, mut ticket: Ticket, now: f64) -> Outcome {
+        if ticket.time > now {
+            ticket.time = now;
+            ticket.first_time = now;
+        }
+        if ticket.time < now - self.fail.findtime() as f64 {
+            return Outcome::TooOld;
+        }
+        if let Some(why) = self.is_ignored(&ticket) {
+            log::info!("[{}] Ignore {} by {:?}", self.name, ticket.fid, why);
+            return Outcome::Ignored(why);
+        }
+        let fid = ticket.fid.clone();
+        let observer_ticket = self.bantime.settings.increment.then(|| ticket.clone());
+        let retry = self.fail.add_failure(ticket, 1, false);
+        let mut bans = Vec::new();
+        if retry >= self.fail.max_retry() {
+            bans.extend(self.fail.to_ban(Some(&fid)));
+        }
+        if let Some(t) = observer_ticket
+            && let Some(b) = self.observe_failure(t)
+        {
+            bans.push(b);
+        }
+        self.service(now);
+        if bans.is_empty() {
+            return Outcome::Counted(self.fail.get(&fid).map_or(retry, |t| t.retry));
+        }
+        for b in &mut bans {
+            self.decide_ban_time(b);
+        }
+        Outcome::Ban(bans)
+    }
+
+    /// Observer `failureFound`: a known bad address counts more (one failure
+    /// counts 2, 3, 5, 9 … after 1, 2, 3, 4 bans).
+    fn observe_failure(&mut self, mut ticket: Ticket) -> Option<Ticket> {
+        let store = self.store.clone()?;
+        let ip = ticket.ip?;
+        let max_retry = self.fail.max_retry();
+        let rec = match store.get_ban(&ip.to_string(), &self.name, false) {
+            Ok(r) => r?,
+            Err(e) => {
+                log::error!("[{}] {e}", self.name);
+                return None;
+            }
+        };
+        let ban_count = rec.ban_count.max(ticket.ban_count);
+        let retry_count = (((1u64 << ban_count.min(20)) / 2 + 1) as u32).min(max_retry);
+        if ticket.time <= rec.time_of_ban || retry_count <= 1 {
+            return None;
+        }
+        let fid = ticket.fid.clone();
+        ticket.ban_count = ban_count;
+        let retry = self.fail.add_failure(ticket, retry_count - 1, true);
+        if retry >= max_retry {
+            self.fail.to_ban(Some(&fid))
+        } else {
+            None
+        }
+    }
+
+    /// Decides a ticket's ban time (bantime.increment from the store).
+    pub fn decide_ban_time(&mut self, ticket: &mut Ticket) {
+        if ticket.ban_time.is_some() {
+            return;
+        }
+        let store = self.store.clone();
+        match self.bantime.increment(&self.name, store.as_deref(), ticket) {
+            Ok(bt) if bt != self.bantime.bantime() => ticket.ban_time = Some(bt),
+            Ok(_) => {}
+            Err(e) => log::error!("[{}] {e}", self.name),
+        }
+    }
+
+    /// Drops failures older than findtime (at most every 5 s, as fail2ban).
+    pub fn service(&mut self, now: f64) {
+        if now >= self.next_svc {
+            self.next_svc = now + 5.0;
+            self.fail.cleanup(now);
+        }
+    }
+
+    /// fail2ban's `restoreCurrentBans`: bans from the store still current,
+    /// marked restored, ignore list applied, ban time corrected to end at
+    /// the same time.
+    pub fn restore(&mut self, now: f64) -> Vec<Ticket> {
+        let Some(store) = self.store.clone() else {
+            return Vec::new();
+        };
+        let forbantime = (!self.bantime.settings.increment).then(|| self.bantime());
+        let tickets = match store.current_bans(&self.name, forbantime, now) {
+            Ok(t) => t,
+            Err(e) => {
+                log::error!("[{}] restore bans: {e}", self.name);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for mut t in tickets {
+            if self.is_ignored(&t).is_some() {
+                continue;
+            }
+            t.restored = true;
+            let btm = t.ban_time_or(forbantime.unwrap_or(self.bantime()));
+            let rest = if btm == -1 {
+                -1.0
+            } else {
+                btm as f64 - (now - t.time).max(0.0)
+            };
+            if btm != -1 && rest <= 0.0 {
+                continue;
+            }
+            out.push(t);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
