@@ -80,7 +80,8 @@ impl CommandAction {
             .filter(|s| !s.is_empty())
         {
             Some(t) => {
-                let secs = crate::jail::parse_seconds(t)
+                let secs = crate::config::parse_time(t)
+                    .ok()
                     .filter(|s| *s > 0)
                     .ok_or_else(|| ActionError::Invalid {
                         action: self.name.clone(),

@@ -239,6 +239,17 @@ impl Actions {
         self.list.push((name.to_string(), a));
         Ok(())
     }
+
+    /// Adds a configured action, mapped by the mode decision (a blocking
+    /// action becomes the XDP action when XDP is attached).
+    pub fn add_def(
+        &mut self,
+        def: &crate::config::ActionDef,
+        decision: &ModeDecision,
+    ) -> Result<(), ActionError> {
+        let spec = plan(&def.name, &def.file, &def.properties, &def.family, decision)?;
+        self.add(&def.name, spec)
+    }
 }
 
 #[cfg(test)]

@@ -194,7 +194,8 @@ fn parse_cache(spec: &str) -> Result<Cache, IgnoreError> {
                     .map_err(|_| IgnoreError::Cache(format!("max-count {value:?}")))?
             }
             "max-time" => {
-                let secs = crate::jail::parse_seconds(value)
+                let secs = crate::config::parse_time(value)
+                    .ok()
                     .ok_or_else(|| IgnoreError::Cache(format!("max-time {value:?}")))?;
                 max_time = Duration::from_secs(secs.max(0) as u64);
             }

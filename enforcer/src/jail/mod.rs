@@ -56,6 +56,30 @@ pub struct JailSettings {
 }
 
 impl JailSettings {
+    /// The settings of a configured jail.
+    pub fn from_def(def: &crate::config::JailDef) -> JailSettings {
+        JailSettings {
+            name: def.name.clone(),
+            maxretry: def.maxretry,
+            maxmatches: def.maxmatches,
+            findtime: def.findtime,
+            bantime: BanTimeSettings {
+                bantime: def.bantime,
+                increment: def.bantime_increment,
+                factor: Some(format!("{}", def.bantime_factor)),
+                formula: def.bantime_formula.clone(),
+                multipliers: def.bantime_multipliers.clone(),
+                maxtime: def.bantime_maxtime,
+                rndtime: def.bantime_rndtime,
+                overalljails: def.bantime_overalljails,
+            },
+            ignoreip: def.ignoreip.clone(),
+            ignoreself: def.ignoreself,
+            ignorecommand: def.ignorecommand.clone(),
+            ignorecache: def.ignorecache.clone(),
+        }
+    }
+
     /// fail2ban's defaults (`maxretry = 5`, `findtime = 10m`, `bantime = 10m`,
     /// `maxmatches = maxretry`, `ignoreself = true`).
     pub fn new(name: impl Into<String>) -> JailSettings {
@@ -90,43 +114,6 @@ pub enum Outcome {
     Counted(u32),
     /// Reached maxretry: these tickets are to be banned (ban time decided).
     Ban(Vec<Ticket>),
-}
-
-/// fail2ban's `str2seconds` for simple values used inside options
-/// (`5m`, `1h 30m`, `600`, `-1`).
-pub fn parse_seconds(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(v) = s.parse::<i64>() {
-        return Some(v);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    let mut any = false;
-    while !rest.trim_start().is_empty() {
-        rest = rest.trim_start();
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
-            "m" | "mi" | "min" | "mins" | "minute" | "minutes" => 60.0,
-            "h" | "hour" | "hours" => 3600.0,
-            "d" | "day" | "days" => 86400.0,
-            "w" | "week" | "weeks" => 7.0 * 86400.0,
-            "mo" | "mon" | "month" | "months" => 30.4375 * 86400.0,
-            "y" | "year" | "years" => 365.25 * 86400.0,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        total += num * mult;
-        any = true;
-    }
-    any.then_some(total as i64)
 }
 
 /// One jail's failure side: counting, ignoring, and ban time.

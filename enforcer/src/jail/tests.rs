@@ -317,14 +317,3 @@ fn invalid_settings_are_errors() {
     s.ignorecache = Some("max-count=3".into());
     assert!(Jail::new(&s, None).is_err());
 }
-
-#[test]
-fn parse_seconds_like_str2seconds() {
-    assert_eq!(parse_seconds("600"), Some(600));
-    assert_eq!(parse_seconds("-1"), Some(-1));
-    assert_eq!(parse_seconds("5m"), Some(300));
-    assert_eq!(parse_seconds("1h 30m"), Some(5400));
-    assert_eq!(parse_seconds("1d"), Some(86400));
-    assert_eq!(parse_seconds("2w"), Some(14 * 86400));
-    assert_eq!(parse_seconds("abc"), None);
-}
