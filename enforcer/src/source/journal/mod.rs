@@ -1,0 +1,1 @@
+//! Owns reading the systemd journal.
