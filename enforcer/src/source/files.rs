@@ -64,11 +64,7 @@ struct Pattern {
 /// duplicates); a literal path is listed only when it exists.
 pub fn expand(logpaths: &[String]) -> Result<Vec<PathBuf>, SourceError> {
     let pats = patterns(logpaths)?;
-    let mut out: Vec<PathBuf> = pats
-        .iter()
-        .flat_map(|p| matches(p))
-        .map(|(p, _)| p)
-        .collect();
+    let mut out: Vec<PathBuf> = pats.iter().flat_map(matches).map(|(p, _)| p).collect();
     out.sort();
     out.dedup();
     Ok(out)
