@@ -178,13 +178,7 @@ impl Store {
         now: i64,
         max_bantime: Option<i64>,
     ) -> Result<Vec<BanRecord>> {
-        let rows = self.read(|c| {
-            let sql = "SELECT jail, ip, timeofban, bantime, bancount, data FROM bips \
-                       WHERE (?1 IS NULL OR jail = ?1) AND (timeofban + bantime > ?2 OR bantime <= -1) \
-                       ORDER BY jail, ip";
-            let mut st = c.prepare(sql)?;
-            st.query_map(params![jail, now], record)?.collect::<rusqlite::Result<Vec<_>>>()
-        })?;
+        let rows = self.current_rows(jail, now)?;
         let cap = max_bantime.filter(|c| *c >= 0);
         let max = self.max_matches();
         Ok(rows
@@ -204,6 +198,17 @@ impl Store {
                 Some(b)
             })
             .collect())
+    }
+
+    /// The `bips` rows in force at `now`, as stored (ban time `-2` kept).
+    pub(crate) fn current_rows(&self, jail: Option<&str>, now: i64) -> Result<Vec<BanRecord>> {
+        self.read(|c| {
+            let sql = "SELECT jail, ip, timeofban, bantime, bancount, data FROM bips \
+                       WHERE (?1 IS NULL OR jail = ?1) AND (timeofban + bantime > ?2 OR bantime <= -1) \
+                       ORDER BY jail, ip";
+            let mut st = c.prepare(sql)?;
+            st.query_map(params![jail, now], record)?.collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 
     /// fail2ban's `getBan`: an id's ban count, last ban time and ban time,

@@ -11,6 +11,7 @@
 //! - [`bans`]: adding, removing, restoring and counting bans; purging.
 //! - [`logs`]: file positions (path, first-line hash, offset) and journal cursors.
 //! - [`import`]: copying an existing fail2ban database into ours.
+//! - [`banstore`]: [`crate::jail::BanStore`] for the jails.
 //!
 //! Errors are [`StoreError`]: I/O problems (disk full, read-only file system,
 //! corrupt file) come back as values, never panics.
@@ -21,6 +22,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub mod bans;
+pub mod banstore;
 pub mod import;
 pub mod logs;
 pub mod schema;
