@@ -317,3 +317,31 @@ fn invalid_settings_are_errors() {
     s.ignorecache = Some("max-count=3".into());
     assert!(Jail::new(&s, None).is_err());
 }
+
+#[test]
+fn overalljails_counts_bans_of_every_jail() {
+    let store = Arc::new(FakeStore::default());
+    let mut prev = Ticket::manual("198.18.0.44", "198.18.0.44".parse().ok(), 1000.0);
+    prev.ban_count = 2;
+    store.add_ban("nginx", &prev).unwrap();
+    let mut run = |overall: bool| {
+        let mut s = settings(1);
+        s.bantime = BanTimeSettings {
+            bantime: 600,
+            increment: true,
+            overalljails: overall,
+            ..Default::default()
+        };
+        let mut j = Jail::new(&s, Some(store.clone() as Arc<dyn BanStore>)).unwrap();
+        match j.process(fail("198.18.0.44", 5000.0, "x"), 5000.0) {
+            Outcome::Ban(b) => (b[0].ban_count, b[0].ban_time),
+            o => panic!("{o:?}"),
+        }
+    };
+    assert_eq!(run(false), (0, None), "another jail's bans do not count");
+    assert_eq!(
+        run(true),
+        (2, Some(2400)),
+        "600 * 2^2 with the default formula"
+    );
+}
