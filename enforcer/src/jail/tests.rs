@@ -324,7 +324,7 @@ fn overalljails_counts_bans_of_every_jail() {
     let mut prev = Ticket::manual("198.18.0.44", "198.18.0.44".parse().ok(), 1000.0);
     prev.ban_count = 2;
     store.add_ban("nginx", &prev).unwrap();
-    let mut run = |overall: bool| {
+    let run = |overall: bool| {
         let mut s = settings(1);
         s.bantime = BanTimeSettings {
             bantime: 600,
