@@ -150,8 +150,12 @@ impl Actions {
                     if restored { "Restore " } else { "" }
                 );
                 let failed = self.dispatch(&t, Op::Ban, None);
+                // The store records the ban time in force, the jail's default
+                // included, so a restart restores the same end.
+                let mut stored = t.clone();
+                stored.ban_time = Some(t.ban_time_or(self.bans.bantime()));
                 if let (Some(store), false) = (self.store.as_ref(), restored)
-                    && let Err(e) = store.add_ban(&self.jail, &t)
+                    && let Err(e) = store.add_ban(&self.jail, &stored)
                 {
                     log::error!("[{}] {e}", self.jail);
                 }
