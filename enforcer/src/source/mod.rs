@@ -40,7 +40,7 @@ pub mod watch;
 pub use backend::{Backend, FileBackend, JournalOptions};
 pub use encoding::Encoding;
 pub use files::{FileSource, FileSourceConfig};
-// journal re-exports added with the reader
+pub use journal::{JournalSource, JournalSourceConfig};
 
 /// Who a line came from: chosen by whoever starts the source (e.g. the jail's index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
