@@ -5,7 +5,7 @@
 //! never run. Needs no root: the action only writes files.
 use std::path::{Path, PathBuf};
 
-use enforcer::actions::{Actions, ModeDecision};
+use enforcer::actions::{Actions, Mode, decide};
 use enforcer::jail::{Jail, JailSettings, Outcome, Ticket};
 
 struct Dir(PathBuf);
@@ -63,7 +63,7 @@ const TEMPLATES: &[&str] = &[
     "\t;\tCANARY",
 ];
 
-fn setup(dir: &Path, out: &Path) -> (JailSettings, Vec<enforcer::config::ActionDef>) {
+fn setup(dir: &Path, out: &Path) -> enforcer::config::JailDef {
     std::fs::create_dir_all(dir.join("action.d")).unwrap();
     std::fs::create_dir_all(dir.join("filter.d")).unwrap();
     std::fs::write(
@@ -108,12 +108,10 @@ fn setup(dir: &Path, out: &Path) -> (JailSettings, Vec<enforcer::config::ActionD
     )
     .unwrap();
     let cfg = enforcer::config::load(dir).unwrap_or_else(|e| panic!("config: {e}"));
-    let def = cfg
-        .jails
+    cfg.jails
         .into_iter()
         .find(|j| j.name == "inj")
-        .expect("jail inj");
-    (JailSettings::from_def(&def), def.actions)
+        .expect("jail inj")
 }
 
 #[test]
@@ -123,7 +121,7 @@ fn payloads_stay_literal_and_never_run() {
     std::fs::create_dir_all(&root).unwrap();
     let canary = root.join("CANARY-RAN");
     let out = root.join("tags.out");
-    let (settings, defs) = setup(&root.join("conf"), &out);
+    let def = setup(&root.join("conf"), &out);
     let canary_cmd = format!("touch {}", canary.display());
     let payloads: Vec<String> = TEMPLATES
         .iter()
@@ -131,15 +129,9 @@ fn payloads_stay_literal_and_never_run() {
         .collect();
     assert!(payloads.len() >= 40, "{} payloads", payloads.len());
 
-    let mut jail = Jail::new(&settings, None).unwrap();
-    let mut actions = Actions::new("inj", 600, None, None);
-    let commands = ModeDecision {
-        xdp: false,
-        reason: "test".into(),
-    };
-    for d in &defs {
-        actions.add_def(d, &commands).unwrap();
-    }
+    let mut jail = Jail::new(&JailSettings::from_def(&def), None).unwrap();
+    let commands = decide(Mode::Commands, Ok(())).unwrap();
+    let mut actions = Actions::from_def(&def, &commands, None, None).unwrap();
     assert!(actions.start(1.0e9).is_empty());
     let now = enforcer::actions::wall_now();
     for (i, p) in payloads.iter().enumerate() {

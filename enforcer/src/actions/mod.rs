@@ -240,6 +240,21 @@ impl Actions {
         Ok(())
     }
 
+    /// The Actions of a configured jail: every action of `def`, in order,
+    /// mapped by the mode decision. Nothing is started yet.
+    pub fn from_def(
+        def: &crate::config::JailDef,
+        decision: &ModeDecision,
+        table: Option<Arc<dyn BanTable>>,
+        store: Option<Arc<dyn BanStore>>,
+    ) -> Result<Actions, ActionError> {
+        let mut a = Actions::new(&def.name, def.bantime, table, store);
+        for d in &def.actions {
+            a.add_def(d, decision)?;
+        }
+        Ok(a)
+    }
+
     /// Adds a configured action, mapped by the mode decision (a blocking
     /// action becomes the XDP action when XDP is attached).
     pub fn add_def(

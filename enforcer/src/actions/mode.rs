@@ -18,6 +18,16 @@ pub enum Mode {
     Commands,
 }
 
+impl From<crate::cli::ActionMode> for Mode {
+    fn from(m: crate::cli::ActionMode) -> Mode {
+        match m {
+            crate::cli::ActionMode::Auto => Mode::Auto,
+            crate::cli::ActionMode::Xdp => Mode::Xdp,
+            crate::cli::ActionMode::Commands => Mode::Commands,
+        }
+    }
+}
+
 /// Which way bans go, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModeDecision {
