@@ -1,5 +1,43 @@
 //! `cargo xtask`: the project's build, run and test entry points.
-fn main() {
-    eprintln!("xtask: not built yet");
-    std::process::exit(2);
+//!
+//! One file per task: [`build_ebpf`] builds the XDP object (`build-ebpf`)
+//! and the release enforcer binary that embeds it (`build`).
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod build_ebpf;
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "Build, run and test enforcer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build the XDP program (nightly, bpfel-unknown-none, release, BTF).
+    BuildEbpf(build_ebpf::BuildEbpfArgs),
+    /// Build the release enforcer binary with the XDP program embedded.
+    Build(build_ebpf::BuildEbpfArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::BuildEbpf(args) => build_ebpf::build_ebpf(&args).map(|obj| {
+            println!("{}", obj.display());
+        }),
+        Task::Build(args) => build_ebpf::build_enforcer(&args).map(|bin| {
+            println!("{}", bin.display());
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
