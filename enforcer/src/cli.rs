@@ -88,6 +88,19 @@ pub enum Command {
     Config(ConfigCommand),
     /// Test a filter against a log, like fail2ban-regex.
     Regex(RegexArgs),
+    /// Copy bans and log positions from fail2ban's database into enforcer's.
+    ImportFail2banDb(ImportDbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportDbArgs {
+    /// fail2ban's database (e.g. /var/lib/fail2ban/fail2ban.sqlite3).
+    pub file: PathBuf,
+    /// enforcer's database to import into (created when missing).
+    #[arg(long, default_value = "/var/lib/enforcer/enforcer.sqlite3")]
+    pub dbfile: PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

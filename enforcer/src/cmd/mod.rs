@@ -10,6 +10,7 @@ pub mod banned;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod import_db;
 pub mod regex;
 pub mod stats;
 pub mod unban;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Config(ConfigCommand::Check(a))) => config::check(a),
         Some(Command::Config(ConfigCommand::Init { dir })) => config::init(&dir),
         Some(Command::Regex(a)) => regex::run(a),
+        Some(Command::ImportFail2banDb(a)) => import_db::run(a),
     }
 }
