@@ -254,8 +254,23 @@ impl<'s> DefReader<'s> {
         if let Some(e) = failure {
             return Err(e);
         }
-        res.map_err(|m| ConfigError::at(&Loc::file(&self.source()), m))?;
+        res.map_err(|(tag, m)| {
+            let locs = self.locs(opts);
+            let loc = locs
+                .get(&tag)
+                .cloned()
+                .unwrap_or_else(|| Loc::file(&self.source()));
+            ConfigError::at(&loc, m)
+        })?;
         Ok(tags)
+    }
+
+    /// Where each combined option was written.
+    pub fn locs(&self, opts: &BTreeMap<String, Val>) -> BTreeMap<String, Loc> {
+        opts.iter()
+            .chain(self.init.iter())
+            .map(|(k, v)| (k.clone(), v.loc.clone()))
+            .collect()
     }
 }
 

@@ -6,7 +6,7 @@
 //! referenced value is interpolated in the referencing section's context, as
 //! configparser does, so `[DEFAULT]` templates see each jail's options.
 //! Cycles are errors naming the chain.
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use super::{
     error::{ConfigError, Loc},
@@ -40,15 +40,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// The raw value `name` resolves to in this context.
-    pub fn lookup(&self, name: &str) -> Option<Val> {
+    pub fn lookup(&self, name: &str) -> Option<Cow<'a, Val>> {
         if let Some(v) = self.vars.and_then(|v| v.get(name)) {
-            return Some(v.clone());
+            return Some(Cow::Borrowed(v));
         }
         if let Some(v) = self.store.own(self.section, name) {
-            return Some(v.clone());
+            return Some(Cow::Borrowed(v));
         }
         if let Some(v) = self.store.defaults.get(name) {
-            return Some(v.clone());
+            return Some(Cow::Borrowed(v));
         }
         if name == "__name__" {
             let loc = self
@@ -56,31 +56,28 @@ impl<'a> Ctx<'a> {
                 .section(self.section)
                 .map(|s| s.loc.clone())
                 .unwrap_or_else(|| Loc::file(std::path::Path::new("<config>")));
-            return Some(Val::literal(self.section.to_string(), loc));
+            return Some(Cow::Owned(Val::literal(self.section.to_string(), loc)));
         }
         let (sec, opt) = split_section_option(name)?;
-        match sec.to_ascii_lowercase().as_str() {
-            "default" => self.store.defaults.get(opt).cloned(),
-            "known" => self
-                .store
+        let store = self.store;
+        let found = match sec.to_ascii_lowercase().as_str() {
+            "default" => store.defaults.get(opt),
+            "known" => store
                 .known
                 .get(self.section)
                 .and_then(|k| k.get(opt))
-                .or_else(|| self.store.defaults.get(opt))
-                .cloned(),
+                .or_else(|| store.defaults.get(opt)),
             _ => {
-                let s = self.store.section(sec).or_else(|| {
-                    self.store
+                let s = store.section(sec).or_else(|| {
+                    store
                         .sections
                         .iter()
                         .find(|s| s.name.eq_ignore_ascii_case(sec))
                 })?;
-                s.opts
-                    .get(opt)
-                    .or_else(|| self.store.defaults.get(opt))
-                    .cloned()
+                s.opts.get(opt).or_else(|| store.defaults.get(opt))
             }
-        }
+        };
+        found.map(Cow::Borrowed)
     }
 
     /// The interpolated value of option `opt`, None when it is not set.
@@ -90,7 +87,7 @@ impl<'a> Ctx<'a> {
         };
         let mut chain = vec![opt.to_string()];
         let text = self.expand(&v, &mut chain)?;
-        Ok(Some((text, v.loc)))
+        Ok(Some((text, v.loc.clone())))
     }
 
     /// Interpolates a value that is not itself an option of the context.

@@ -56,6 +56,8 @@ pub struct ResolvedFilter {
     pub all: BTreeMap<String, String>,
     /// What fail2ban sends from the filter: options the jail does not set.
     pub sent: BTreeMap<String, String>,
+    /// Where the filter's options were written.
+    pub locs: BTreeMap<String, Loc>,
 }
 
 /// A jail's action, resolved.
@@ -149,6 +151,7 @@ pub fn resolve_jail(
     let mut overlay = BTreeMap::new();
     let mut filter_name = String::new();
     let mut filter_all = BTreeMap::new();
+    let mut filter_locs = BTreeMap::new();
     if !filter_val.text.trim().is_empty() {
         let (fname, params) = extract_options(&filter_val.text)
             .map_err(|m| ConfigError::option(&filter_val.loc, name, "filter", m))?;
@@ -179,6 +182,7 @@ pub fn resolve_jail(
         }
         let opts = r.get_options(&first, FILTER_OPTS, true)?;
         filter_all = r.combined(&opts, &[])?;
+        filter_locs = r.locs(&opts);
         let floc = Loc::file(&r.source());
         for (k, v) in &filter_all {
             if !k.starts_with("known/") {
@@ -216,7 +220,9 @@ pub fn resolve_jail(
         Some(r) => {
             let fopts = r.get_options(&opts, FILTER_OPTS, false)?;
             let sent = r.combined(&fopts, &[])?;
+            filter_locs.extend(r.locs(&fopts));
             Some(ResolvedFilter {
+                locs: filter_locs,
                 name: filter_name,
                 source: r.source(),
                 all: filter_all,

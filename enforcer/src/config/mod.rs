@@ -146,7 +146,8 @@ fn validate(r: &Resolved, mut errs: Vec<ConfigError>) -> Result<Config, Vec<Conf
     }
 }
 
-fn load_from(fs: &dyn Fs, dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<ConfigError>> {
+/// [`load_checked`] over any [`Fs`] (an in-memory tree, for instance).
+pub fn load_from(fs: &dyn Fs, dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<ConfigError>> {
     let (r, errs) = resolve(fs, dir, opts)?;
     validate(&r, errs)
 }
@@ -220,10 +221,12 @@ pub fn load_filter(
     }
     let opts = r.get_options(&Default::default(), FILTER_OPTS, true)?;
     let comb = r.combined(&opts, &[])?;
+    let locs = r.locs(&opts);
     model::filter_def(
         &display,
         r.source(),
         &comb,
+        &locs,
         &Default::default(),
         "Definition",
     )

@@ -5,10 +5,10 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use super::{
-    error::ConfigError,
+    error::{ConfigError, Loc},
     ini::Val,
     jail::{ResolvedFilter, ResolvedJail},
-    tags::split_words,
+    tags::{shell_split, split_words},
     time::parse_time,
 };
 
@@ -143,9 +143,16 @@ pub fn filter_def(
     name: &str,
     source: PathBuf,
     opts: &BTreeMap<String, String>,
+    locs: &BTreeMap<String, Loc>,
     over: &BTreeMap<String, Val>,
     sect: &str,
 ) -> Result<FilterDef, ConfigError> {
+    let loc_of = |k: &str| {
+        over.get(k)
+            .map(|v| v.loc.clone())
+            .or_else(|| locs.get(k).cloned())
+            .unwrap_or_else(|| Loc::file(&source))
+    };
     let mut all: BTreeMap<String, String> = opts
         .iter()
         .filter(|(k, _)| !k.starts_with("known/"))
@@ -157,11 +164,7 @@ pub fn filter_def(
     let maxlines = match all.remove("maxlines") {
         None => 1,
         Some(m) => {
-            let loc = over
-                .get("maxlines")
-                .map(|v| v.loc.clone())
-                .unwrap_or_else(|| super::error::Loc::file(&source));
-            let v = Val::literal(m, loc);
+            let v = Val::literal(m, loc_of("maxlines"));
             let n = int_of(&v, sect, "maxlines")?;
             if n == 0 {
                 return Err(ConfigError::option(
@@ -174,6 +177,20 @@ pub fn filter_def(
             n as usize
         }
     };
+    let journalmatch = all
+        .remove("journalmatch")
+        .map(|s| lines(&s))
+        .unwrap_or_default();
+    for m in &journalmatch {
+        if let Err(e) = shell_split(m) {
+            return Err(ConfigError::option(
+                &loc_of("journalmatch"),
+                sect,
+                "journalmatch",
+                e,
+            ));
+        }
+    }
     Ok(FilterDef {
         name: name.to_string(),
         prefregex: all.remove("prefregex").filter(|p| !p.trim().is_empty()),
@@ -187,10 +204,7 @@ pub fn filter_def(
             .unwrap_or_default(),
         maxlines,
         datepattern: all.remove("datepattern").filter(|p| !p.trim().is_empty()),
-        journalmatch: all
-            .remove("journalmatch")
-            .map(|s| lines(&s))
-            .unwrap_or_default(),
+        journalmatch,
         options: all,
         source,
     })
@@ -332,7 +346,7 @@ pub fn jail_def(j: &ResolvedJail) -> Result<JailDef, Vec<ConfigError>> {
         .unwrap_or_default();
     if logpath.is_empty() && !backend.starts_with("systemd") {
         errs.push(ConfigError::option(
-            &j.loc,
+            o("logpath").map_or(&j.loc, |v| &v.loc),
             n,
             "logpath",
             "no logpath set (and the backend is not systemd)",
@@ -399,7 +413,7 @@ fn filter_of(f: &ResolvedFilter, j: &ResolvedJail) -> Result<FilterDef, ConfigEr
         .filter(|(k, _)| super::defs::FILTER_OPTS.contains(&k.as_str()) && k.as_str() != "usedns")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    filter_def(&f.name, f.source.clone(), &opts, &over, &j.name)
+    filter_def(&f.name, f.source.clone(), &opts, &f.locs, &over, &j.name)
 }
 
 /// Validates the global options (see [`super::jail::resolve_global`]).

@@ -65,21 +65,24 @@ impl Fs for RealFs {
 /// A tree held in memory: (path relative to `root`, contents).
 pub struct MemFs {
     pub root: PathBuf,
-    pub files: BTreeMap<PathBuf, &'static [u8]>,
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
 }
 
 impl MemFs {
-    pub fn new(root: &Path, files: &[(&str, &'static [u8])]) -> MemFs {
+    pub fn new<B: AsRef<[u8]>>(root: &Path, files: &[(&str, B)]) -> MemFs {
         MemFs {
             root: root.to_path_buf(),
-            files: files.iter().map(|(p, b)| (root.join(p), *b)).collect(),
+            files: files
+                .iter()
+                .map(|(p, b)| (normalize(&root.join(p)), b.as_ref().to_vec()))
+                .collect(),
         }
     }
 }
 
 impl Fs for MemFs {
     fn read(&self, path: &Path) -> Option<Vec<u8>> {
-        self.files.get(&normalize(path)).map(|b| b.to_vec())
+        self.files.get(&normalize(path)).cloned()
     }
     fn is_file(&self, path: &Path) -> bool {
         self.files.contains_key(&normalize(path))
@@ -162,11 +165,13 @@ pub struct Store {
     pub files: Vec<PathBuf>,
     /// The file the name stands for (`X.conf`, or the first layer there is).
     pub main: PathBuf,
+    /// Section name -> position in `sections`.
+    index: HashMap<String, usize>,
 }
 
 impl Store {
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
+        self.index.get(name).map(|&i| &self.sections[i])
     }
 
     /// `name`'s own option (no `[DEFAULT]`).
@@ -187,7 +192,7 @@ impl Store {
                 .options
                 .iter()
                 .map(|(k, v)| (format!("{k}{cond}"), v.clone()));
-            match self.sections.iter_mut().find(|x| x.name == name) {
+            match self.index.get(name).map(|&i| &mut self.sections[i]) {
                 Some(existing) => {
                     let known = self.known.entry(name.to_string()).or_default();
                     for (k, v) in opts {
@@ -196,11 +201,14 @@ impl Store {
                         }
                     }
                 }
-                None => self.sections.push(Section {
-                    name: name.to_string(),
-                    loc: s.loc.clone(),
-                    opts: opts.collect(),
-                }),
+                None => {
+                    self.index.insert(name.to_string(), self.sections.len());
+                    self.sections.push(Section {
+                        name: name.to_string(),
+                        loc: s.loc.clone(),
+                        opts: opts.collect(),
+                    });
+                }
             }
         }
     }

@@ -141,8 +141,8 @@ pub fn split_with_options(s: &str) -> Vec<String> {
         while k < b.len() && !(b[k] as char).is_whitespace() {
             k += 1;
         }
-        if name_end == start {
-            // starts with '[': take up to the end of the line
+        if name_end == start || (j < b.len() && b[j] == b'[') {
+            // bad parameters: take up to the end of the line
             k = s[start..].find('\n').map_or(b.len(), |n| start + n);
         }
         out.push(s[start..k].to_string());
@@ -176,12 +176,12 @@ fn find_tag(s: &str, from: usize) -> Option<(usize, usize, &str)> {
 /// Replaces `<tag>`s in every value with other values (or with what
 /// `extra` finds for a name; it is asked once per name), until nothing changes. Tags in `ignore` and
 /// unknown tags stay. A tag that refers to itself, directly or through
-/// others, is an error naming it.
+/// others, is an error: (the tag whose value could not be resolved, why).
 pub fn substitute_recursive_tags(
     tags: &mut BTreeMap<String, String>,
     ignore: &HashSet<String>,
     extra: &mut dyn FnMut(&str) -> Option<String>,
-) -> Result<(), String> {
+) -> Result<(), (String, String)> {
     let keys: Vec<String> = tags.keys().cloned().collect();
     let mut done: HashSet<String> = HashSet::new();
     let mut counts: HashMap<String, HashMap<String, u32>> = HashMap::new();
@@ -192,8 +192,8 @@ pub fn substitute_recursive_tags(
             if ignore.contains(tag) || done.contains(tag) {
                 continue;
             }
-            let orig = tags[tag].clone();
-            let mut value = orig.clone();
+            let mut value = tags[tag].clone();
+            let mut changed = false;
             let mut rplc = counts.remove(tag).unwrap_or_default();
             let mut pos = 0;
             while let Some((start, end, rtag)) = find_tag(&value, pos) {
@@ -203,8 +203,11 @@ pub fn substitute_recursive_tags(
                 }
                 let n = rplc.get(rtag).copied().unwrap_or(1);
                 if rtag == tag || n > MAX_TAG_REPLACE {
-                    return Err(format!(
-                        "<{tag}> refers to itself (through <{rtag}>) and cannot be resolved"
+                    return Err((
+                        tag.clone(),
+                        format!(
+                            "<{tag}> refers to itself (through <{rtag}>) and cannot be resolved"
+                        ),
                     ));
                 }
                 let rtag = rtag.to_string();
@@ -220,22 +223,27 @@ pub fn substitute_recursive_tags(
                     continue;
                 };
                 value = value.replace(&format!("<{rtag}>"), &repl);
+                changed = true;
                 if value.len() > MAX_VALUE_LEN {
-                    return Err(format!(
-                        "<{tag}> grows beyond {MAX_VALUE_LEN} bytes while substituting <{rtag}>"
+                    return Err((
+                        tag.clone(),
+                        format!(
+                            "<{tag}> grows beyond {MAX_VALUE_LEN} bytes while substituting <{rtag}>"
+                        ),
                     ));
                 }
                 *rplc.entry(rtag).or_insert(0) += 1;
                 pos = start;
             }
-            if value != orig {
+            let has_lt = value.contains('<');
+            if changed && tags[tag] != value {
                 if find_tag(&value, 0).is_some() {
                     again = true;
                 }
-                tags.insert(tag.clone(), value.clone());
+                tags.insert(tag.clone(), value);
             }
             counts.insert(tag.clone(), rplc);
-            if !value.contains('<') {
+            if !has_lt {
                 done.insert(tag.clone());
             }
         }
@@ -373,9 +381,13 @@ mod tests {
         assert_eq!(split_with_options("a b\nc"), vec!["a", "b", "c"]);
         assert_eq!(split_with_options("a [x=1]"), vec!["a[x=1]"]);
         assert_eq!(split_with_options("a[x=1"), vec!["a[x=1"]);
+        assert_eq!(split_with_options("a[x 1]\nb"), vec!["a[x 1]", "b"]);
     }
 
-    fn subst(pairs: &[(&str, &str)], ignore: &[&str]) -> Result<BTreeMap<String, String>, String> {
+    fn subst(
+        pairs: &[(&str, &str)],
+        ignore: &[&str],
+    ) -> Result<BTreeMap<String, String>, (String, String)> {
         let mut t: BTreeMap<String, String> = pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
