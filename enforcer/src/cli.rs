@@ -158,6 +158,9 @@ pub enum ConfigCommand {
 pub struct ConfigDirArgs {
     #[arg(long, default_value = "/etc/enforcer")]
     pub config: PathBuf,
+    /// `check` only: read every jail as if enabled, to check a whole tree.
+    #[arg(long)]
+    pub all_jails: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,36 +24,54 @@ pub fn dump(args: ConfigDirArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(errs) => return Ok(report(&errs)),
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut text = String::new();
     for cmd in stream {
-        writeln!(out, "{cmd}").context("writing the stream")?;
+        text.push_str(&cmd.to_string());
+        text.push('\n');
     }
-    out.flush().context("writing the stream")?;
+    emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
 pub fn check(args: ConfigDirArgs) -> anyhow::Result<ExitCode> {
-    match config::load_checked(&args.config, &config::LoadOptions::default()) {
+    let opts = config::LoadOptions {
+        force_enable: args.all_jails,
+    };
+    let started = std::time::Instant::now();
+    let res = config::load_checked(&args.config, &opts);
+    let took = started.elapsed();
+    match res {
         Ok(cfg) => {
-            println!(
-                "{}: OK, {} enabled jail{}",
+            let mut text = format!(
+                "{}: OK, {} {}jail{}, read in {:.1} ms\n",
                 args.config.display(),
                 cfg.jails.len(),
-                if cfg.jails.len() == 1 { "" } else { "s" }
+                if args.all_jails { "" } else { "enabled " },
+                if cfg.jails.len() == 1 { "" } else { "s" },
+                took.as_secs_f64() * 1000.0
             );
             for j in &cfg.jails {
                 let actions: Vec<&str> = j.actions.iter().map(|a| a.name.as_str()).collect();
-                println!(
-                    "  {}: filter {}, maxretry {}, findtime {}s, bantime {}s, actions: {}",
+                text.push_str(&format!(
+                    "  {}: filter {}, maxretry {}, findtime {}s, bantime {}s, actions: {}\n",
                     j.name,
                     j.filter.name,
                     j.maxretry,
                     j.findtime,
                     j.bantime,
                     actions.join(", ")
-                );
+                ));
             }
+            emit(&text)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(errs) => Ok(report(&errs)),
