@@ -10,6 +10,7 @@
 //! - [`watch`]: waiting for change: inotify, or polling.
 //! - [`files`]: a jail's file source: globs, one reader thread, its channel.
 //! - [`journal`]: the journal reader (libsystemd, loaded at run time).
+//! - [`setup`]: a jail's configuration and stored positions → its source.
 //!
 //! Every source runs on its own thread and sends into its own bounded
 //! channel with `blocking_send`: a full channel stops that reader (no line
@@ -35,12 +36,14 @@ pub mod files;
 pub mod follow;
 pub mod journal;
 pub mod lines;
+pub mod setup;
 pub mod watch;
 
 pub use backend::{Backend, FileBackend, JournalOptions};
 pub use encoding::Encoding;
 pub use files::{FileSource, FileSourceConfig};
 pub use journal::{JournalSource, JournalSourceConfig};
+pub use setup::JailSource;
 
 /// Who a line came from: chosen by whoever starts the source (e.g. the jail's index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,6 +149,8 @@ pub enum SourceError {
     },
     #[error("journal: {0}")]
     Journal(String),
+    #[error("stored positions: {0}")]
+    Store(String),
     #[error("cannot start reader thread: {0}")]
     Thread(#[source] std::io::Error),
 }

@@ -236,3 +236,43 @@ fn setup_errors_are_returned() {
     let err = JournalSource::spawn(cfg, tx).unwrap_err().to_string();
     assert!(err.contains("journalmatch"), "{err}");
 }
+
+#[test]
+fn follows_entries_written_after_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(
+        &dir.path().join("a.journal"),
+        &[sshd(0, "ssh.service", "before start")],
+    );
+    let mut cfg = JournalSourceConfig::new(
+        SourceId(4),
+        "sshd",
+        JournalOptions {
+            path: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+    );
+    cfg.matches = vec!["_SYSTEMD_UNIT=ssh.service".into()];
+    let (tx, mut rx) = channel(4);
+    let h = JournalSource::spawn(cfg, tx).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // A new journal file in the directory (as journald rotating): picked up live.
+    let now_us = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let mut live = sshd(1, "ssh.service", "after start");
+    live[0].1 = now_us.to_string();
+    write_journal(&dir.path().join("b.journal"), &[live]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        if let Ok(l) = rx.try_recv() {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "live entry not delivered");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(line.text(), "web1 sshd[101]: after start");
+    assert!(line.in_operation);
+    h.stop();
+}
