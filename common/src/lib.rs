@@ -13,7 +13,8 @@
 //! | [`MAP_PREFIX_V6`] | LPM trie | `Key<V6Key>` | [`BanValue`] |
 //! | [`MAP_ALLOW_V4`] | LPM trie | `Key<V4Key>` | [`AllowValue`] |
 //! | [`MAP_ALLOW_V6`] | LPM trie | `Key<V6Key>` | [`AllowValue`] |
-//! | [`MAP_SCOPES`] | array, [`MAX_JAILS`] | jail id | [`JailScope`] |
+//! | [`MAP_SCOPES`] | array, [`MAX_JAILS`] | jail id | [`JailScope`] (user space only) |
+//! | [`MAP_RULES`] | array, 1 | 0 | [`ScopeRules`] (compiled from the scopes) |
 //! | [`MAP_JAIL_NAMES`] | array, [`MAX_JAILS`] | jail id | [`JailName`] (user space only) |
 //! | [`MAP_CONFIG`] | array, 1 | 0 | [`Config`] |
 //! | [`MAP_COUNTERS`] | per-CPU array, 1 | 0 | [`Counters`] |
@@ -35,8 +36,11 @@ pub const MAP_PREFIX_V6: &str = "ENF_PFX6";
 pub const MAP_ALLOW_V4: &str = "ENF_ALLOW4";
 /// IPv6 allow list (LPM trie).
 pub const MAP_ALLOW_V6: &str = "ENF_ALLOW6";
-/// Per-jail protocol/port scope, indexed by jail id.
+/// Per-jail protocol/port scope, indexed by jail id: what user space was
+/// asked for. The program reads the compiled form, [`MAP_RULES`].
 pub const MAP_SCOPES: &str = "ENF_SCOPES";
+/// The scopes of all jails compiled into one rule table.
+pub const MAP_RULES: &str = "ENF_RULES";
 /// Jail id → name; only user space reads it, pinned so ids survive restarts.
 pub const MAP_JAIL_NAMES: &str = "ENF_JAILS";
 /// Global switches ([`Config`]) at index 0.
@@ -45,7 +49,7 @@ pub const MAP_CONFIG: &str = "ENF_CONFIG";
 pub const MAP_COUNTERS: &str = "ENF_COUNTERS";
 
 /// Every map the program owns, for pinning and cleanup.
-pub const ALL_MAPS: [&str; 10] = [
+pub const ALL_MAPS: [&str; 11] = [
     MAP_BANS_V4,
     MAP_BANS_V6,
     MAP_PREFIX_V4,
@@ -53,6 +57,7 @@ pub const ALL_MAPS: [&str; 10] = [
     MAP_ALLOW_V4,
     MAP_ALLOW_V6,
     MAP_SCOPES,
+    MAP_RULES,
     MAP_JAIL_NAMES,
     MAP_CONFIG,
     MAP_COUNTERS,
@@ -155,6 +160,49 @@ pub struct JailScope {
     pub ranges: [PortRange; MAX_PORT_RANGES],
 }
 
+/// The port the program assigns a packet without one (ICMP, other
+/// protocols): above every real port, so only all-ports rules cover it.
+pub const PORT_NONE: u32 = 1 << 16;
+/// The port of a non-first fragment (no transport header): every rule
+/// whose protocol matches covers it.
+pub const PORT_FRAGMENT: u32 = 1 << 17;
+
+/// Rules in [`ScopeRules`]: distinct (protocols, range) pairs over all jails.
+pub const MAX_RULES: usize = 128;
+
+/// One compiled scope rule: a packet whose protocol bit is in `protocols`
+/// and whose port (or `PORT_*`) is in `first..=last` is in the scope of
+/// every jail in `jails`. All-ports scopes use `last = PORT_NONE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ScopeRule {
+    pub protocols: u32,
+    pub first: u32,
+    pub last: u32,
+    pub _pad: u32,
+    pub jails: u64,
+}
+
+/// Every jail's scope as rules; the program ORs the `jails` of matching
+/// rules and ANDs that with a ban's jail mask — one pass, no per-jail loop.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeRules {
+    pub n: u32,
+    pub _pad: u32,
+    pub rules: [ScopeRule; MAX_RULES],
+}
+
+impl Default for ScopeRules {
+    fn default() -> Self {
+        ScopeRules {
+            n: 0,
+            _pad: 0,
+            rules: [ScopeRule::default(); MAX_RULES],
+        }
+    }
+}
+
 /// A jail's name, zero-padded UTF-8; `len == 0` marks a free slot.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +281,8 @@ mod pod {
     unsafe impl aya::Pod for AllowValue {}
     unsafe impl aya::Pod for PortRange {}
     unsafe impl aya::Pod for JailScope {}
+    unsafe impl aya::Pod for ScopeRule {}
+    unsafe impl aya::Pod for ScopeRules {}
     unsafe impl aya::Pod for JailName {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for Counters {}
@@ -252,6 +302,8 @@ mod tests {
         assert_eq!(size_of::<PortRange>(), 4);
         assert_eq!(size_of::<JailScope>(), 8 + 4 * MAX_PORT_RANGES);
         assert_eq!(size_of::<JailName>(), 64);
+        assert_eq!(size_of::<ScopeRule>(), 24);
+        assert_eq!(size_of::<ScopeRules>(), 8 + 24 * MAX_RULES);
         assert_eq!(size_of::<Config>(), 8);
         assert_eq!(size_of::<Counters>(), 8 * 8 + 2 * 8 * MAX_JAILS);
     }

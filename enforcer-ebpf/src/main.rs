@@ -24,7 +24,7 @@ use aya_ebpf::{
 };
 use common::{
     AllowValue, BanValue, Config, Counters, DEFAULT_MAX_ALLOW, DEFAULT_MAX_BANS,
-    DEFAULT_MAX_PREFIXES, JailName, JailScope, MAX_JAILS, V4Key, V6Key,
+    DEFAULT_MAX_PREFIXES, JailName, JailScope, MAX_JAILS, ScopeRules, V4Key, V6Key,
 };
 
 // Capacities here are defaults; the loader sets the real ones from
@@ -43,12 +43,15 @@ static PREFIX_V6: LpmTrie<V6Key, BanValue> = LpmTrie::with_max_entries(DEFAULT_M
 static ALLOW_V4: LpmTrie<V4Key, AllowValue> = LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
 #[map(name = "ENF_ALLOW6")]
 static ALLOW_V6: LpmTrie<V6Key, AllowValue> = LpmTrie::with_max_entries(DEFAULT_MAX_ALLOW, 0);
+/// Read only by user space (the scopes as asked for, jail id allocation);
+/// declared here so they are created and pinned with the others.
 #[map(name = "ENF_SCOPES")]
 static SCOPES: Array<JailScope> = Array::with_max_entries(MAX_JAILS as u32, 0);
-/// Read only by user space (jail id allocation); declared here so it is
-/// created and pinned with the others.
 #[map(name = "ENF_JAILS")]
 static JAIL_NAMES: Array<JailName> = Array::with_max_entries(MAX_JAILS as u32, 0);
+/// The scopes compiled by user space into one table.
+#[map(name = "ENF_RULES")]
+static RULES: Array<ScopeRules> = Array::with_max_entries(1, 0);
 #[map(name = "ENF_CONFIG")]
 static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 #[map(name = "ENF_COUNTERS")]

@@ -26,10 +26,7 @@ const IPPROTO_SCTP: u8 = 132;
 /// IPv6 extension headers walked before giving up (and passing).
 const MAX_EXT_HEADERS: usize = 6;
 
-/// "Port" of a packet without one (ICMP, other protocols).
-pub const PORT_NONE: u32 = 1 << 16;
-/// "Port" of a non-first fragment: no transport header, counts as in scope.
-pub const PORT_FRAGMENT: u32 = 1 << 17;
+pub use common::{PORT_FRAGMENT, PORT_NONE};
 
 #[inline(always)]
 fn bytes<const N: usize>(ctx: &XdpContext, off: usize) -> Option<&[u8; N]> {

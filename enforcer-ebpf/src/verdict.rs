@@ -5,12 +5,12 @@
 //! crosses function boundaries in a register.
 use aya_ebpf::{helpers::bpf_ktime_get_boot_ns, maps::lpm_trie::Key, programs::XdpContext};
 use common::{
-    BAN_F_OBSERVE, BanValue, MAX_JAILS, MAX_PORT_RANGES, PROTO_ICMP, PROTO_OTHER, PROTO_SCTP,
+    BAN_F_OBSERVE, BanValue, MAX_RULES, PORT_FRAGMENT, PROTO_ICMP, PROTO_OTHER, PROTO_SCTP,
     PROTO_TCP, PROTO_UDP, V4Key, V6Key,
 };
 
-use crate::parse::{self, PORT_FRAGMENT, PORT_NONE};
-use crate::{ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, SCOPES};
+use crate::parse;
+use crate::{ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, RULES};
 
 pub const NO_HIT: u64 = 0;
 /// Set in every hit; the low 6 bits are the jail id.
@@ -91,29 +91,10 @@ fn fields(v: Option<&BanValue>) -> (u64, u64, u32) {
     }
 }
 
-/// The exact entry first, then the prefix entry.
+/// The exact entry first, then the prefix entry: not expired, and banned
+/// by a jail whose scope covers the packet.
 #[inline(always)]
 fn decide(exact: (u64, u64, u32), prefix: (u64, u64, u32), proto: u8, port: u32) -> u64 {
-    if exact.0 != 0 {
-        let hit = applies(exact.0, exact.1, exact.2, proto as u32, port);
-        if hit != NO_HIT {
-            return hit;
-        }
-    }
-    if prefix.0 != 0 {
-        return applies(prefix.0, prefix.1, prefix.2, proto as u32, port);
-    }
-    NO_HIT
-}
-
-/// Whether a ban (its fields as scalars) applies to a packet of `proto`
-/// to `port`: not expired, and in the scope of one of its jails.
-#[inline(never)]
-fn applies(jails: u64, expires_ns: u64, flags: u32, proto: u32, port: u32) -> u64 {
-    // SAFETY: a helper without arguments or preconditions.
-    if expires_ns != 0 && unsafe { bpf_ktime_get_boot_ns() } >= expires_ns {
-        return NO_HIT;
-    }
     let proto_bit = match proto {
         6 => PROTO_TCP,
         17 => PROTO_UDP,
@@ -121,47 +102,65 @@ fn applies(jails: u64, expires_ns: u64, flags: u32, proto: u32, port: u32) -> u6
         1 | 58 => PROTO_ICMP,
         _ => PROTO_OTHER,
     };
+    let covered = covered(proto_bit, port);
+    let now = if exact.1 | prefix.1 != 0 {
+        // SAFETY: a helper without arguments or preconditions.
+        unsafe { bpf_ktime_get_boot_ns() }
+    } else {
+        0
+    };
+    let hit = applies(exact, covered, now);
+    if hit != NO_HIT {
+        return hit;
+    }
+    applies(prefix, covered, now)
+}
+
+#[inline(always)]
+fn applies(v: (u64, u64, u32), covered: u64, now: u64) -> u64 {
+    let (jails, expires_ns, flags) = v;
+    let m = jails & covered;
+    if m == 0 || (expires_ns != 0 && now >= expires_ns) {
+        return NO_HIT;
+    }
     let observe = if flags & BAN_F_OBSERVE != 0 {
         OBSERVE
     } else {
         0
     };
-    let mut rest = jails;
-    for j in 0..MAX_JAILS as u32 {
-        if rest == 0 {
-            break;
-        }
-        if rest & 1 != 0 && in_scope(j, proto_bit, port) {
-            return HIT | observe | j as u64;
-        }
-        rest >>= 1;
-    }
-    NO_HIT
+    HIT | observe | lowest_bit(m)
 }
 
+/// Index of the lowest set bit of `m != 0`, without branches (the verifier
+/// would otherwise explore one path per bit): popcount of the bits below.
 #[inline(always)]
-fn in_scope(jail: u32, proto_bit: u32, port: u32) -> bool {
-    let Some(scope) = SCOPES.get(jail) else {
-        return false;
+fn lowest_bit(m: u64) -> u64 {
+    let mut x = (m & m.wrapping_neg()).wrapping_sub(1);
+    x -= (x >> 1) & 0x5555_5555_5555_5555;
+    x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+    x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    (x.wrapping_mul(0x0101_0101_0101_0101) >> 56) & 63
+}
+
+/// Jails whose scope covers a packet of `proto_bit` to `port`: one pass
+/// over the compiled rule table.
+#[inline(never)]
+fn covered(proto_bit: u32, port: u32) -> u64 {
+    let Some(t) = RULES.get(0) else {
+        return 0;
     };
-    if scope.protocols != 0 && scope.protocols & proto_bit == 0 {
-        return false;
-    }
-    let n = scope.nranges;
-    if n == 0 || port == PORT_FRAGMENT {
-        return true;
-    }
-    if port == PORT_NONE {
-        return false;
-    }
-    for i in 0..MAX_PORT_RANGES {
+    let n = t.n;
+    let mut jails = 0u64;
+    for i in 0..MAX_RULES {
         if i as u32 >= n {
-            return false;
+            break;
         }
-        let r = &scope.ranges[i];
-        if r.first as u32 <= port && port <= r.last as u32 {
-            return true;
+        let r = &t.rules[i];
+        if r.protocols & proto_bit != 0
+            && (port == PORT_FRAGMENT || (r.first <= port && port <= r.last))
+        {
+            jails |= r.jails;
         }
     }
-    false
+    jails
 }
