@@ -22,7 +22,7 @@ use aya::maps::{
 use common::{
     AllowValue, BAN_F_OBSERVE, BanValue, CONFIG_F_OBSERVE, Config, Counters, JailName,
     MAP_ALLOW_V4, MAP_ALLOW_V6, MAP_BANS_V4, MAP_BANS_V6, MAP_CONFIG, MAP_COUNTERS, MAP_JAIL_NAMES,
-    MAP_PREFIX_V4, MAP_PREFIX_V6, MAP_SCOPES, MAX_JAIL_NAME, MAX_JAILS, V4Key, V6Key,
+    MAP_PREFIX_V4, MAP_PREFIX_V6, MAP_RULES, MAP_SCOPES, MAX_JAIL_NAME, MAX_JAILS, V4Key, V6Key,
 };
 
 use super::{IpNet, JailScope, XdpError, clock::Clocks};
@@ -77,6 +77,7 @@ struct Maps {
     allow4: LpmTrie<MapData, V4Key, AllowValue>,
     allow6: LpmTrie<MapData, V6Key, AllowValue>,
     scopes: Array<MapData, common::JailScope>,
+    rules: Array<MapData, common::ScopeRules>,
     jails: Array<MapData, JailName>,
     config: Array<MapData, Config>,
     counters: PerCpuArray<MapData, Counters>,
@@ -201,6 +202,7 @@ impl Dataplane {
             allow4,
             allow6,
             scopes: open(bpffs, MAP_SCOPES)?.0,
+            rules: open(bpffs, MAP_RULES)?.0,
             jails: open(bpffs, MAP_JAIL_NAMES)?.0,
             config: open(bpffs, MAP_CONFIG)?.0,
             counters: open(bpffs, MAP_COUNTERS)?.0,
@@ -255,6 +257,7 @@ impl Dataplane {
         m.scopes
             .set(id, common::JailScope::default(), 0)
             .map_err(|e| XdpError::map(MAP_SCOPES, e))?;
+        compile_into(&mut m)?;
         Ok(id as u8)
     }
 
@@ -274,10 +277,26 @@ impl Dataplane {
     pub fn set_scope(&self, jail_id: u8, scope: &JailScope) -> Result<(), XdpError> {
         check_jail(jail_id)?;
         let raw = scope.to_raw()?;
-        self.lock()
+        let mut m = self.lock();
+        let old = m
             .scopes
+            .get(&(jail_id as u32), 0)
+            .map_err(|e| XdpError::map(MAP_SCOPES, e))?;
+        m.scopes
             .set(jail_id as u32, raw, 0)
-            .map_err(|e| XdpError::map(MAP_SCOPES, e))
+            .map_err(|e| XdpError::map(MAP_SCOPES, e))?;
+        if let Err(e) = compile_into(&mut m) {
+            // Too many distinct rules: keep the previous scope in force.
+            let _ = m.scopes.set(jail_id as u32, old, 0);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Recompiles the program's rule table from the per-jail scopes (done
+    /// by every scope change and at load).
+    pub fn compile_scopes(&self) -> Result<(), XdpError> {
+        compile_into(&mut self.lock())
     }
 
     /// The scope of jail `jail_id`.
@@ -611,6 +630,20 @@ impl Dataplane {
         s.observe_mode = c.flags & CONFIG_F_OBSERVE != 0;
         Ok(s)
     }
+}
+
+fn compile_into(m: &mut Maps) -> Result<(), XdpError> {
+    let mut scopes = [common::JailScope::default(); MAX_JAILS];
+    for (id, s) in scopes.iter_mut().enumerate() {
+        *s = m
+            .scopes
+            .get(&(id as u32), 0)
+            .map_err(|e| XdpError::map(MAP_SCOPES, e))?;
+    }
+    let table = super::scope::compile(&scopes)?;
+    m.rules
+        .set(0, table, 0)
+        .map_err(|e| XdpError::map(MAP_RULES, e))
 }
 
 fn jail_names(m: &Maps) -> Result<Vec<Option<String>>, XdpError> {

@@ -127,7 +127,7 @@ impl fmt::Debug for Program {
 }
 
 /// (map, key size, value size, capacity) as this build creates them.
-fn expected_maps(caps: &Capacities) -> [(&'static str, u32, u32, Option<u32>); 10] {
+fn expected_maps(caps: &Capacities) -> [(&'static str, u32, u32, Option<u32>); 11] {
     use common::*;
     use std::mem::size_of;
     let ban = size_of::<BanValue>() as u32;
@@ -140,6 +140,7 @@ fn expected_maps(caps: &Capacities) -> [(&'static str, u32, u32, Option<u32>); 1
         (MAP_ALLOW_V4, 8, allow, Some(caps.max_allow)),
         (MAP_ALLOW_V6, 20, allow, Some(caps.max_allow)),
         (MAP_SCOPES, 4, size_of::<JailScope>() as u32, None),
+        (MAP_RULES, 4, size_of::<ScopeRules>() as u32, None),
         (MAP_JAIL_NAMES, 4, size_of::<JailName>() as u32, None),
         (MAP_CONFIG, 4, size_of::<Config>() as u32, None),
         (MAP_COUNTERS, 4, size_of::<Counters>() as u32, None),
@@ -174,11 +175,15 @@ impl Program {
             what: "verifying and loading",
             source: Box::new(e),
         })?;
-        Ok(Program {
+        let program = Program {
             ebpf,
             dir: bpffs.to_path_buf(),
             attached: Vec::new(),
-        })
+        };
+        // Fresh maps have an empty rule table (nothing would be in scope);
+        // pinned ones are recompiled by this build.
+        program.dataplane()?.compile_scopes()?;
+        Ok(program)
     }
 
     /// The bpffs directory holding the pins.
@@ -189,6 +194,23 @@ impl Program {
     /// The aya program, e.g. for `BPF_PROG_TEST_RUN` in tests.
     pub fn xdp(&mut self) -> &mut Xdp {
         xdp_of(&mut self.ebpf).expect("checked at load")
+    }
+
+    /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN` (no
+    /// interface involved) and returns its XDP action (1 drop, 2 pass).
+    pub fn test_run(&mut self, packet: &[u8]) -> Result<u32, XdpError> {
+        use aya::programs::{TestRun as _, TestRunOptions};
+        let opts = TestRunOptions {
+            data_in: Some(packet),
+            ..Default::default()
+        };
+        self.xdp()
+            .test_run(opts)
+            .map(|r| r.return_value)
+            .map_err(|e| XdpError::Program {
+                what: "BPF_PROG_TEST_RUN",
+                source: Box::new(e),
+            })
     }
 
     /// Instructions the verifier processed when loading (kernel ≥ 5.16).

@@ -125,6 +125,58 @@ impl JailScope {
     }
 }
 
+/// Compiles every jail's scope (index = jail id; all-zero = everything)
+/// into the rule table the program reads: one rule per distinct
+/// (protocols, port range), carrying the mask of jails that use it.
+pub fn compile(scopes: &[common::JailScope]) -> Result<common::ScopeRules, XdpError> {
+    let mut rules: Vec<common::ScopeRule> = Vec::new();
+    for (j, s) in scopes.iter().enumerate().take(common::MAX_JAILS) {
+        let protocols = if s.protocols & PROTO_ALL == 0 {
+            PROTO_ALL
+        } else {
+            s.protocols & PROTO_ALL
+        };
+        let n = (s.nranges as usize).min(MAX_PORT_RANGES);
+        let ranges: Vec<(u32, u32)> = if n == 0 {
+            vec![(0, common::PORT_NONE)]
+        } else {
+            s.ranges[..n]
+                .iter()
+                .map(|r| (r.first.into(), r.last.into()))
+                .collect()
+        };
+        for (first, last) in ranges {
+            match rules
+                .iter_mut()
+                .find(|r| (r.protocols, r.first, r.last) == (protocols, first, last))
+            {
+                Some(r) => r.jails |= 1 << j,
+                None => rules.push(common::ScopeRule {
+                    protocols,
+                    first,
+                    last,
+                    _pad: 0,
+                    jails: 1 << j,
+                }),
+            }
+        }
+    }
+    if rules.len() > common::MAX_RULES {
+        return Err(XdpError::Scope(format!(
+            "the jails' scopes need {} distinct (protocol, port range) rules; the XDP \
+             program holds at most {}",
+            rules.len(),
+            common::MAX_RULES
+        )));
+    }
+    let mut table = common::ScopeRules {
+        n: rules.len() as u32,
+        ..Default::default()
+    };
+    table.rules[..rules.len()].copy_from_slice(&rules);
+    Ok(table)
+}
+
 fn port_number(s: &str, services: &str) -> Result<u16, XdpError> {
     if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
         return s
@@ -219,6 +271,40 @@ mod tests {
     fn merges_adjacent_ranges() {
         let s = parse("1,2,3,4,5,6,7,8,9,10,20", "tcp").unwrap();
         assert_eq!(s.ports, vec![(1, 10), (20, 20)]);
+    }
+
+    #[test]
+    fn compiles_scopes_into_shared_rules() {
+        let mut scopes = [common::JailScope::default(); common::MAX_JAILS];
+        scopes[1] = parse("22", "tcp").unwrap().to_raw().unwrap();
+        scopes[2] = parse("22,80", "tcp").unwrap().to_raw().unwrap();
+        let t = compile(&scopes).unwrap();
+        // Everything (62 default jails), tcp/22 (jails 1, 2), tcp/80 (jail 2).
+        assert_eq!(t.n, 3);
+        let all = t.rules[0];
+        assert_eq!(
+            (all.protocols, all.first, all.last),
+            (PROTO_ALL, 0, common::PORT_NONE)
+        );
+        assert_eq!(all.jails, !0b110);
+        let ssh = t.rules[1];
+        assert_eq!(
+            (ssh.protocols, ssh.first, ssh.last, ssh.jails),
+            (PROTO_TCP, 22, 22, 0b110)
+        );
+        assert_eq!((t.rules[2].first, t.rules[2].jails), (80, 0b100));
+    }
+
+    #[test]
+    fn too_many_distinct_rules_is_an_error() {
+        let mut scopes = [common::JailScope::default(); common::MAX_JAILS];
+        for (j, s) in scopes.iter_mut().enumerate() {
+            let ports: Vec<String> = (0..3)
+                .map(|k| (1000 + j * 10 + k * 2).to_string())
+                .collect();
+            *s = parse(&ports.join(","), "tcp").unwrap().to_raw().unwrap();
+        }
+        assert!(compile(&scopes).is_err());
     }
 
     #[test]
