@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::jail::{BanManager, BanStore, Found, Net, NotAdded};
 
 pub mod command;
+pub mod dataplane;
 pub mod exec;
 pub mod info;
 pub mod mode;
