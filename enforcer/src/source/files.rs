@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::follow::{Follower, Polled};
 use super::watch::Watcher;
 use super::{
-    Encoding, FileBackend, Line, LineSender, Origin, SourceError, SourceHandle, SourceId, Start,
+    Encoding, FileBackend, Line, LineSender, Origin, Sink, SourceError, SourceHandle, SourceId,
+    Start, Stop,
 };
 use crate::store::LogPosition;
 
@@ -132,7 +132,7 @@ impl FileSource {
     pub fn spawn(cfg: FileSourceConfig, tx: LineSender) -> Result<SourceHandle, SourceError> {
         let pats = patterns(&cfg.logpaths)?;
         let (watcher, waker) = Watcher::new(cfg.backend, cfg.poll_interval)?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(Stop::default());
         let stop2 = stop.clone();
         let t = std::thread::Builder::new()
             .name(format!("src-{}", cfg.name))
@@ -146,8 +146,7 @@ struct Reader {
     cfg: FileSourceConfig,
     pats: Vec<Pattern>,
     watcher: Watcher,
-    tx: LineSender,
-    stop: Arc<AtomicBool>,
+    sink: Sink,
     followers: BTreeMap<PathBuf, Follower>,
     literal: Vec<PathBuf>,
 }
@@ -158,7 +157,7 @@ impl Reader {
         pats: Vec<Pattern>,
         watcher: Watcher,
         tx: LineSender,
-        stop: Arc<AtomicBool>,
+        stop: Arc<Stop>,
     ) -> Self {
         let literal = pats
             .iter()
@@ -169,8 +168,7 @@ impl Reader {
             cfg,
             pats,
             watcher,
-            tx,
-            stop,
+            sink: Sink::new(tx, stop),
             followers: BTreeMap::new(),
             literal,
         }
@@ -191,13 +189,13 @@ impl Reader {
             );
             self.followers.insert(path, f);
         }
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.sink.stopped() {
             self.rescan(initial);
             initial = false;
             let mut more = false;
-            let (id, tx, stop) = (self.cfg.id, &self.tx, &self.stop);
+            let (id, sink) = (self.cfg.id, &mut self.sink);
             let mut emit = |e: super::follow::Emitted<'_>| {
-                if stop.load(Ordering::Relaxed) {
+                if sink.stopped() {
                     return false;
                 }
                 let line = Line {
@@ -211,7 +209,7 @@ impl Reader {
                         pos: e.pos,
                     },
                 };
-                tx.blocking_send(line).is_ok()
+                sink.send(line)
             };
             for f in self.followers.values_mut() {
                 match f.poll(&mut emit) {
@@ -221,7 +219,7 @@ impl Reader {
                     Err(e) => log::warn!("[{}] {}: {e}", self.cfg.name, f.path().display()),
                 }
             }
-            if self.tx.is_closed() {
+            if self.sink.is_closed() {
                 return;
             }
             // Forget glob-matched paths whose files are gone for good.
@@ -373,6 +371,25 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(h.is_finished());
+    }
+
+    #[test]
+    fn stop_interrupts_a_reader_waiting_on_a_full_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let pa = dir.path().join("a.log");
+        std::fs::write(&pa, "x\ny\nz\n").unwrap();
+        let (tx, mut rx) = channel(1);
+        let h = FileSource::spawn(
+            cfg(1, vec![pa.display().to_string()], FileBackend::Polling),
+            tx,
+        )
+        .unwrap();
+        assert_eq!(recv_n(&mut rx, 1), ["x"]);
+        std::thread::sleep(Duration::from_millis(100)); // "y" fills the channel, "z" waits
+        let start = Instant::now();
+        h.stop(); // the receiver is alive and nobody reads
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(rx.try_recv().unwrap().text(), "y");
     }
 
     #[test]

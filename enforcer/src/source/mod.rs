@@ -13,10 +13,10 @@
 //! - [`setup`]: a jail's configuration and stored positions → its source.
 //!
 //! Every source runs on its own thread and sends into its own bounded
-//! channel with `blocking_send`: a full channel stops that reader (no line
-//! is ever dropped) and nobody else, so a slow jail never holds up the
-//! readers of other jails. A reader ends when it is stopped
-//! ([`SourceHandle::stop`]) or its receiver is dropped.
+//! channel: a full channel makes that reader wait (no line is ever dropped)
+//! and nobody else, so a slow jail never holds up the readers of other
+//! jails. A reader ends when it is stopped ([`SourceHandle::stop`], which
+//! also interrupts a wait on a full channel) or its receiver is dropped.
 //!
 //! Skipping lines older than `findtime` is the consumer's job; [`Line`]
 //! carries what it needs: `in_operation` is false while a reader catches up
@@ -176,16 +176,85 @@ pub fn parse_logpath(entry: &str) -> (String, Start) {
     (e.to_string(), Start::Head)
 }
 
+/// The stop request shared by a handle and its reader thread.
+#[derive(Debug, Default)]
+pub struct Stop {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stop {
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        // A stored permit: a sender that starts waiting later still wakes.
+        self.notify.notify_one();
+    }
+}
+
+/// A reader's end of its channel: sends with backpressure, yet gives up
+/// at once when the source is stopped, so a stop never waits for a consumer.
+pub(crate) struct Sink {
+    tx: LineSender,
+    stop: Arc<Stop>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Sink {
+    pub(crate) fn new(tx: LineSender, stop: Arc<Stop>) -> Sink {
+        Sink { tx, stop, rt: None }
+    }
+
+    /// Sends a line, waiting while the channel is full; false when the
+    /// receiver is gone or the source was stopped.
+    pub(crate) fn send(&mut self, line: Line) -> bool {
+        use tokio::sync::mpsc::error::TrySendError;
+        let line = match self.tx.try_send(line) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(line)) => line,
+        };
+        if self.stop.is_set() {
+            return false;
+        }
+        if self.rt.is_none() {
+            self.rt = tokio::runtime::Builder::new_current_thread().build().ok();
+        }
+        let Some(rt) = &self.rt else {
+            return self.tx.blocking_send(line).is_ok();
+        };
+        let (tx, stop) = (&self.tx, &self.stop);
+        rt.block_on(async {
+            tokio::select! {
+                biased;
+                _ = stop.notify.notified() => false,
+                r = tx.send(line) => r.is_ok(),
+            }
+        })
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.is_set()
+    }
+}
+
 /// A running source: stop it, or wait for it to end.
 #[derive(Debug)]
 pub struct SourceHandle {
-    stop: Arc<AtomicBool>,
+    stop: Arc<Stop>,
     waker: Option<watch::Waker>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl SourceHandle {
-    fn new(stop: Arc<AtomicBool>, waker: Option<watch::Waker>, thread: JoinHandle<()>) -> Self {
+    fn new(stop: Arc<Stop>, waker: Option<watch::Waker>, thread: JoinHandle<()>) -> Self {
         SourceHandle {
             stop,
             waker,
@@ -193,8 +262,9 @@ impl SourceHandle {
         }
     }
 
-    /// Asks the reader to end and waits for it. A reader blocked on a full
-    /// channel ends once the consumer takes a line or drops its receiver.
+    /// Asks the reader to end and waits for it (also when it is waiting on a
+    /// full channel: the line it holds is not delivered, and is read again
+    /// from the stored position after a restart).
     pub fn stop(mut self) {
         self.stop_and_join();
     }
@@ -205,7 +275,7 @@ impl SourceHandle {
     }
 
     fn stop_and_join(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.set();
         if let Some(w) = &self.waker {
             w.wake();
         }

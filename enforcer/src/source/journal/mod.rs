@@ -13,13 +13,12 @@
 //! the end. Each line carries its cursor, for the store.
 use std::ffi::c_int;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 #[cfg(test)]
 use super::backend::Backend;
 use super::backend::JournalOptions;
-use super::{Encoding, Line, LineSender, Origin, SourceError, SourceHandle, SourceId};
+use super::{Encoding, Line, LineSender, Origin, Sink, SourceError, SourceHandle, SourceId, Stop};
 
 pub mod ffi;
 
@@ -244,7 +243,7 @@ impl JournalSource {
     /// Opens the journal (errors are returned here, before any line) and
     /// starts the reader thread.
     pub fn spawn(cfg: JournalSourceConfig, tx: LineSender) -> Result<SourceHandle, SourceError> {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(Stop::default());
         let stop2 = stop.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let t = std::thread::Builder::new()
@@ -261,7 +260,7 @@ impl JournalSource {
                 match setup {
                     Ok((j, skip)) => {
                         let _ = ready_tx.send(Ok(()));
-                        run(j, skip, &cfg, &tx, &stop2);
+                        run(j, skip, &cfg, Sink::new(tx, stop2));
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -282,19 +281,13 @@ impl JournalSource {
     }
 }
 
-fn run(
-    mut j: Journal,
-    mut skip: Option<String>,
-    cfg: &JournalSourceConfig,
-    tx: &LineSender,
-    stop: &AtomicBool,
-) {
+fn run(mut j: Journal, mut skip: Option<String>, cfg: &JournalSourceConfig, mut sink: Sink) {
     let started = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut in_operation = cfg.since.is_none() && cfg.cursor.is_none();
-    while !stop.load(Ordering::SeqCst) {
+    while !sink.stopped() {
         match read_entry(&mut j, cfg, &mut skip) {
             Ok(Some((bytes, truncated, time, cursor))) => {
                 if !in_operation && time >= started - 1.0 {
@@ -308,13 +301,13 @@ fn run(
                     time: Some(time),
                     origin: Origin::Journal { cursor },
                 };
-                if tx.blocking_send(line).is_err() {
+                if !sink.send(line) {
                     return;
                 }
             }
             Ok(None) => {
                 in_operation = true;
-                if tx.is_closed() {
+                if sink.is_closed() {
                     return;
                 }
                 if let Err(e) = j.wait(250_000) {
