@@ -393,6 +393,47 @@ mod tests {
     }
 
     #[test]
+    fn restart_resumes_from_the_position_stored_for_the_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let pa = dir.path().join("a.log");
+        std::fs::write(&pa, "one\ntwo\n").unwrap();
+        let store = crate::store::Store::open_in_memory().unwrap();
+        let c = cfg(1, vec![pa.display().to_string()], FileBackend::Auto);
+        let (tx, mut rx) = channel(8);
+        let h = FileSource::spawn(c.clone(), tx).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = None;
+        while last.as_ref().is_none_or(|l: &Line| l.text() != "two") && Instant::now() < deadline {
+            match rx.try_recv() {
+                Ok(l) => last = Some(l),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        let last = last.unwrap();
+        let (path, at) = last.log_position().unwrap();
+        store
+            .set_log_position("test", &path.to_string_lossy(), &at)
+            .unwrap();
+        h.stop();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&pa)
+            .unwrap()
+            .write_all(b"three\n")
+            .unwrap();
+        let mut c2 = c;
+        c2.positions = store.log_positions("test").unwrap();
+        let (tx, mut rx) = channel(8);
+        let _h = FileSource::spawn(c2, tx).unwrap();
+        assert_eq!(recv_n(&mut rx, 1), ["three"]);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing before the stored position again"
+        );
+    }
+
+    #[test]
     fn expand_and_bad_globs() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x.log"), "").unwrap();
