@@ -8,6 +8,7 @@
 //! - [`exec`]: `/bin/sh` with timeout and process-group kill;
 //! - [`command`]: the command action lifecycle with check/repair;
 //! - [`xdp`]: the XDP action and the [`xdp::BanTable`] it writes through;
+//! - [`dataplane`]: [`xdp::BanTable`] on `crate::xdp::Dataplane`;
 //! - [`mode`]: `--mode auto|xdp|commands` and the action mapping;
 //! - [`status`]: `fail2ban-client status` output.
 //!
