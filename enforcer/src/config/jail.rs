@@ -163,6 +163,16 @@ pub fn resolve_jail(
                 format!("unknown filter '{fname}': no filter.d/{fname}.conf or .local"),
             )
         })?;
+        if fstore.section("Definition").is_none() {
+            return Err(ConfigError::option(
+                &filter_val.loc,
+                name,
+                "filter",
+                format!(
+                    "filter '{fname}' has no [Definition] section (is it a helper for [INCLUDES]?)"
+                ),
+            ));
+        }
         filter_name = fname;
         filter_reader = Some((fstore, params));
     }
@@ -291,6 +301,11 @@ pub fn resolve_jail(
                 "unknown action '{file}': no action.d/{file}.conf or .local"
             ))
         })?;
+        if astore.section("Definition").is_none() {
+            return Err(err(format!(
+                "action '{file}' has no [Definition] section (is it a helper for [INCLUDES]?)"
+            )));
+        }
         let mut r = DefReader::new(&astore, &params, &action_val.loc);
         let aopts = r.get_options(&opts, ACTION_OPTS, false)?;
         let comb = r.combined(&aopts, ACTION_RUNTIME_TAGS)?;

@@ -430,6 +430,14 @@ mod tests {
                 .message
                 .contains("unknown action 'nope'")
         );
+        let d = tree("[sshd]\nenabled = true\naction = helper\n");
+        d.write("action.d/helper.conf", "[Init]\nx = 1\n");
+        assert!(
+            load(d.path())
+                .unwrap_err()
+                .message
+                .contains("no [Definition]")
+        );
         let d = tree("[sshd]\nenabled = true\naction = smtp.py[dest=a]\n");
         assert!(
             load(d.path())
