@@ -511,3 +511,70 @@ mod tests {
         assert_eq!(c.global.dbpurgeage, 86400);
     }
 }
+
+/// A bounded, deterministic mutation run over small trees: whatever the
+/// bytes, loading gives a Config or errors with a location, never a panic or
+/// a hang. (The cargo-fuzz target in enforcer/fuzz explores further.)
+#[cfg(test)]
+mod mutation {
+    use super::*;
+
+    const SEED: [&str; 4] = [
+        "[DEFAULT]\nfilter = %(__name__)s[mode=%(mode)s]\nmode = normal\nport = ssh\naction = drop[port=\"%(port)s\", name=x]\n  drop[actname=two]\nlogpath = /l\nbantime = 1h 30m\n[sshd]\nenabled = true\nfailregex = %(known/failregex)s\n  ^x <HOST>$\n",
+        "[INCLUDES]\nbefore = common.conf\n[Definition]\nfailregex = ^<_p>fail <mdre-<mode>> <HOST>$\n  ^two$\n_p = <lt_<logtype>/p>\nmdre-normal = N\n[lt_file]\np = F\n[Init]\nmode = normal\nmaxlines = 1\njournalmatch = _COMM=sshd + _COMM='a b'\n",
+        "[Definition]\nactionban = drop <ip> <port> <addr>\n[Init]\nport = 0\naddr = a-<name>\n[Init?family=inet6]\naddr = b-<name>\n",
+        "[Definition]\ndbpurgeage = 1d\nloglevel = INFO\n",
+    ];
+    const NAMES: [&str; 4] = [
+        "jail.conf",
+        "filter.d/sshd.conf",
+        "action.d/drop.conf",
+        "fail2ban.conf",
+    ];
+    const SPECIAL: &[u8] = b"[]%()<>=:;#\n \t\",'/?s\xff0";
+
+    #[test]
+    fn mutated_trees_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let root = Path::new("/m");
+        let started = std::time::Instant::now();
+        for _ in 0..3000 {
+            let mut files: Vec<Vec<u8>> = SEED.iter().map(|s| s.as_bytes().to_vec()).collect();
+            for _ in 0..1 + rnd() % 4 {
+                let f = &mut files[(rnd() % 4) as usize];
+                let at = (rnd() as usize) % (f.len() + 1);
+                let c = SPECIAL[(rnd() as usize) % SPECIAL.len()];
+                match rnd() % 3 {
+                    0 => f.insert(at, c),
+                    1 if at < f.len() => f[at] = c,
+                    _ if at < f.len() => {
+                        f.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let named: Vec<(&str, &[u8])> = NAMES
+                .iter()
+                .copied()
+                .zip(files.iter().map(|f| f.as_slice()))
+                .collect();
+            let fs = MemFs::new(root, &named);
+            match load_from(&fs, root, &LoadOptions { force_enable: true }) {
+                Ok(c) => assert!(c.jails.len() <= 3),
+                Err(errs) => {
+                    assert!(!errs.is_empty());
+                    for e in errs {
+                        assert!(e.file.starts_with(root), "{e}");
+                    }
+                }
+            }
+        }
+        assert!(started.elapsed().as_secs() < 60, "mutation run too slow");
+    }
+}
