@@ -339,6 +339,17 @@ fn fail2ban_reads_our_database() {
     let s = Store::open(&path).unwrap();
     s.add_ban(&ban("sshd", "198.18.0.5", 2_000_000_000, 600, 1))
         .unwrap();
+    let at = LogPosition {
+        first_line_md5: "d41d8cd98f00b204e9800998ecf8427e".into(),
+        pos: 77,
+    };
+    s.set_log_position("sshd", "/var/log/auth.log", &at)
+        .unwrap();
+    let j = JournalPosition {
+        cursor: Some("s=abc;i=1".into()),
+        time: 1_700_000_000,
+    };
+    s.set_journal_position("sshd", &j).unwrap();
     drop(s);
     fail2ban_python(&format!(
         r#"
@@ -348,6 +359,13 @@ db = Fail2BanDb({path:?})
 t = db.getCurrentBans(jail=DummyJail(name='sshd'), fromtime=2000000001, correctBanTime=False)
 assert [x.getID() for x in t] == ['198.18.0.5'], t
 assert t[0].getMatches() == ['a', 'b', 'c'], t[0].getMatches()
+class Log:
+    def getFileName(s): return '/var/log/auth.log'
+    def getHash(s): return 'd41d8cd98f00b204e9800998ecf8427e'
+    def getPos(s): return 0
+jail = DummyJail(name='sshd')
+assert db.addLog(jail, Log()) == 77, db.addLog(jail, Log())
+assert db.getJournalPos(jail, 'systemd-journal') == 1700000000
 "#
     ));
 }
