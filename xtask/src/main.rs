@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod build_ebpf;
 
 #[derive(Debug, Parser)]
@@ -21,6 +22,8 @@ enum Task {
     BuildEbpf(build_ebpf::BuildEbpfArgs),
     /// Build the release enforcer binary with the XDP program embedded.
     Build(build_ebpf::BuildEbpfArgs),
+    /// Benchmarks against fail2ban, iptables, ipset and nftables.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Task::Build(args) => build_ebpf::build_enforcer(&args).map(|bin| {
             println!("{}", bin.display());
         }),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

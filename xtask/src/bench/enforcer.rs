@@ -1,0 +1,184 @@
+//! Driving the real enforcer: the daemon started in the protected namespace
+//! (bpffs and control socket under a private run directory, outside /sys so
+//! they are shared with this process), and a control-socket client that
+//! bans in large batches (the wire protocol of `enforcer/src/control`).
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::sys::{check_interrupt, run_quiet};
+
+/// Targets per control request: the server reads at most 1 MiB per line.
+pub const BATCH: usize = 20_000;
+
+/// The enforcer binary: `--enforcer PATH`, else `ENFORCER_BIN`, else the
+/// release build with the XDP object embedded (built now).
+pub fn binary(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("ENFORCER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    crate::build_ebpf::build_enforcer(&crate::build_ebpf::BuildEbpfArgs {
+        toolchain: "nightly".into(),
+    })
+}
+
+/// A daemon in a namespace; stopped, unloaded and its bpffs unmounted on drop.
+pub struct Daemon {
+    child: Child,
+    pub bin: PathBuf,
+    pub socket: PathBuf,
+    pub bpffs: PathBuf,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `enforcer --iface IFACE` inside `ns` (when `ns` is Some) and
+    /// waits for its control socket.
+    pub fn start(
+        bin: &Path,
+        ns: Option<&str>,
+        iface: Option<&str>,
+        extra: &[&str],
+    ) -> Result<Daemon> {
+        let dir = PathBuf::from(format!("/run/enforcer-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let socket = dir.join("enforcer.sock");
+        let bpffs = dir.join("bpffs");
+        let _ = std::fs::remove_file(&socket);
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        if let Some(iface) = iface {
+            cmd.args(["--iface", iface]);
+        }
+        cmd.arg("--socket")
+            .arg(&socket)
+            .arg("--bpffs")
+            .arg(&bpffs)
+            .args(["--max-bans", "1100000"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("daemon.log"))?);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut daemon = Daemon {
+            child,
+            bin: bin.to_path_buf(),
+            socket,
+            bpffs,
+            dir,
+        };
+        let start = Instant::now();
+        loop {
+            check_interrupt()?;
+            if let Some(status) = daemon.child.try_wait()? {
+                bail!("enforcer exited at start ({status}): {}", daemon.log_tail());
+            }
+            if daemon.call(r#"{"cmd":"ping"}"#).is_ok() {
+                return Ok(daemon);
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!(
+                    "enforcer's control socket did not come up in 30 s: {}",
+                    daemon.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    /// One request line; returns the response line, failing on `"ok":false`.
+    pub fn call(&self, request: &str) -> Result<String> {
+        let mut stream = UnixStream::connect(&self.socket)
+            .with_context(|| format!("connecting to {}", self.socket.display()))?;
+        stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+        stream.write_all(request.as_bytes())?;
+        stream.write_all(b"\n")?;
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line)?;
+        if !line.starts_with(r#"{"ok":true"#) {
+            let mut shown = line.trim().to_string();
+            shown.truncate(300);
+            bail!("enforcer refused the request: {shown}");
+        }
+        Ok(line)
+    }
+
+    /// Bans every target permanently in jail `jail`, `BATCH` per request.
+    pub fn ban_all(&self, jail: &str, targets: &[String]) -> Result<Duration> {
+        let start = Instant::now();
+        for chunk in targets.chunks(BATCH) {
+            check_interrupt()?;
+            let list: Vec<String> = chunk.iter().map(|t| format!("\"{t}\"")).collect();
+            let req = format!(
+                r#"{{"cmd":"ban","jail":"{jail}","targets":[{}],"bantime":-1}}"#,
+                list.join(",")
+            );
+            self.call(&req)?;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// `{"cmd":"unban","all":true}`.
+    pub fn unban_all(&self) -> Result<Duration> {
+        let start = Instant::now();
+        self.call(r#"{"cmd":"unban","all":true}"#)?;
+        Ok(start.elapsed())
+    }
+
+    /// Asks the daemon to stop and waits (bounded) for it to exit.
+    pub fn stop(&mut self) {
+        let _ = self.call(r#"{"cmd":"stop"}"#);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+        let bpffs = self.bpffs.to_string_lossy().into_owned();
+        let socket = self.socket.to_string_lossy().into_owned();
+        run_quiet(
+            &self.bin.to_string_lossy(),
+            &["unload", "--bpffs", &bpffs, "--socket", &socket],
+        );
+        run_quiet("umount", &[&bpffs]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,217 @@
+//! Results: `bench/results/DATE.json` (machine + every section that ran)
+//! and `docs/BENCHMARKS.md`, where each benchmark owns the text between
+//! `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` (replaced on each run,
+//! other sections kept).
+use std::{fmt::Write as _, path::PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde_json::{Value, json};
+
+use super::sys::run;
+
+fn root() -> PathBuf {
+    crate::build_ebpf::workspace_root()
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// The machine the numbers come from.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    json!({
+        "hostname": first_line(&std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default()),
+        "kernel": first_line(&std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()),
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "mem_gib": (mem_kb as f64 / 1048576.0 * 10.0).round() / 10.0,
+        "iptables": first_line(&run("iptables", &["-V"]).unwrap_or_default()),
+        "git": first_line(&run("git", &["-C", &root().to_string_lossy(), "describe", "--always", "--dirty"]).unwrap_or_default()),
+    })
+}
+
+pub fn with_machine(sections: Value) -> Value {
+    let date = first_line(&run("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_default());
+    json!({ "date": date, "machine": machine(), "results": sections })
+}
+
+fn machine_line(results: &Value) -> String {
+    let m = &results["machine"];
+    format!(
+        "Measured {} on `{}`: kernel {}, {} x {}, {} GiB, {} (git {}). Shared VM: other builds were running; absolute numbers drift, ratios within one run are what to compare.",
+        results["date"].as_str().unwrap_or(""),
+        m["hostname"].as_str().unwrap_or(""),
+        m["kernel"].as_str().unwrap_or(""),
+        m["cores"],
+        m["cpu"].as_str().unwrap_or(""),
+        m["mem_gib"],
+        m["iptables"].as_str().unwrap_or(""),
+        m["git"].as_str().unwrap_or(""),
+    )
+}
+
+/// Writes the JSON file and updates the markdown; returns both paths.
+pub fn save(results: &Value) -> Result<(PathBuf, PathBuf)> {
+    let dir = root().join("bench").join("results");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = results["date"]
+        .as_str()
+        .unwrap_or("undated")
+        .replace(':', "");
+    let json_path = dir.join(format!("{stamp}.json"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(results)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let md_path = root().join("docs").join("BENCHMARKS.md");
+    std::fs::create_dir_all(md_path.parent().expect("docs/"))?;
+    let mut md = std::fs::read_to_string(&md_path).unwrap_or_else(|_| HEADER.to_string());
+    let file_name = json_path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    if let Some(sections) = results["results"].as_object() {
+        for (name, section) in sections {
+            let body = match name.as_str() {
+                "drop" => drop_table(section),
+                _ => format!("```json\n{}\n```\n", serde_json::to_string_pretty(section)?),
+            };
+            let text = format!(
+                "{}\n\n{}\nRaw: `bench/results/{file_name}`.\n",
+                machine_line(results),
+                body
+            );
+            md = replace_section(&md, name, &text);
+        }
+    }
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    Ok((json_path, md_path))
+}
+
+const HEADER: &str = "# Benchmarks\n\nEvery number here comes from `cargo xtask bench …` (see `xtask/src/bench/`): \
+enforcer and its peers run on identical input in one run; each section is rewritten by the \
+benchmark that owns it and names the machine. Raw results are in `bench/results/`.\n";
+
+fn replace_section(md: &str, name: &str, text: &str) -> String {
+    let open = format!("<!-- bench:{name} -->");
+    let close = format!("<!-- /bench:{name} -->");
+    let block = format!("{open}\n{text}{close}");
+    if let (Some(a), Some(b)) = (md.find(&open), md.find(&close)) {
+        if a < b {
+            return format!("{}{}{}", &md[..a], block, &md[b + close.len()..]);
+        }
+    }
+    format!("{}\n## {name}\n\n{block}\n", md.trim_end())
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn fmt_pps(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 1e6 => format!("{:.2} M", x / 1e6),
+        Some(x) if x >= 1e3 => format!("{:.1} k", x / 1e3),
+        Some(x) => format!("{x:.0}"),
+        None => "—".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "—".into(),
+    }
+}
+
+fn drop_table(section: &Value) -> String {
+    let rows = section["rows"].as_array().cloned().unwrap_or_default();
+    let find = |peer: &str, n: u64| {
+        rows.iter()
+            .find(|r| r["peer"] == peer && r["bans"].as_u64() == Some(n))
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "{}\n", section["topology"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        s,
+        "\"friend\" = a source that is not banned floods while the N bans are loaded: packets/s that reach UDP in the protected namespace. \
+\"banned\" = the banned source floods: offered (= dropped) packets/s, and how many still reached UDP. \
+\"vs 1 ban\" = friend rate at N / the same peer's rate at 1 ban; \"vs xdp\" = friend rate / XDP's at the same N.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| peer | bans | load s | unban-all s | friend reached pps | vs 1 ban | vs xdp | banned offered pps | banned vs xdp | banned reached | XDP ns/pkt pass / drop |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let peer = r["peer"].as_str().unwrap_or("");
+        let n = r["bans"].as_u64().unwrap_or(0);
+        if r["load"]["finished"] == false {
+            let _ = writeln!(
+                s,
+                "| {peer} | {n} | >{:.0} (not finished) | | | | | | | | |",
+                num(&r["load"]["secs"]).unwrap_or(0.0)
+            );
+            continue;
+        }
+        let friend = num(&r["friend"]["reached_pps"]);
+        let banned = num(&r["banned"]["offered_pps"]);
+        let base = find(peer, 1).and_then(|b| num(&b["friend"]["reached_pps"]));
+        let xdp = find("xdp", n);
+        let xdp_friend = xdp.and_then(|x| num(&x["friend"]["reached_pps"]));
+        let xdp_banned = xdp.and_then(|x| num(&x["banned"]["offered_pps"]));
+        let ns = match (
+            num(&r["friend"]["xdp_ns_per_packet"]),
+            num(&r["banned"]["xdp_ns_per_packet"]),
+        ) {
+            (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+            _ => "—".into(),
+        };
+        let secs = |v: &Value| {
+            num(v)
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "—".into())
+        };
+        let _ = writeln!(
+            s,
+            "| {peer} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {ns} |",
+            secs(&r["load"]["secs"]),
+            secs(&r["load"]["unban_all_secs"]),
+            fmt_pps(friend),
+            if peer == "none" {
+                "—".into()
+            } else {
+                ratio(friend, base)
+            },
+            if peer == "none" {
+                "—".into()
+            } else {
+                ratio(friend, xdp_friend)
+            },
+            fmt_pps(banned),
+            if peer == "none" {
+                "—".into()
+            } else {
+                ratio(banned, xdp_banned)
+            },
+            r["banned"]["reached"],
+        );
+    }
+    if let Some(notes) = section["notes"].as_array() {
+        for n in notes {
+            let _ = writeln!(s, "\n- {}", n.as_str().unwrap_or(""));
+        }
+    }
+    s
+}
