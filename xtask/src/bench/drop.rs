@@ -147,6 +147,37 @@ fn row(peer: &str, n: usize, load: Value, friend: &Phase, banned: &Phase) -> Val
     json!({ "peer": peer, "bans": n, "load": load, "friend": friend.json(), "banned": banned.json() })
 }
 
+fn xdp_rows(
+    bin: &Path,
+    topo: &Topology,
+    args: &DropArgs,
+    bans_for: &dyn Fn(usize) -> Vec<String>,
+    rows: &mut Vec<Value>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    for &n in &args.counts {
+        let bans = bans_for(n);
+        let daemon = Daemon::start(bin, Some(&topo.dst), Some(DST_IF), &[])?;
+        let took = daemon.ban_all("bench", &bans)?;
+        let prog = topo.xdp_prog_id();
+        if prog.is_none() {
+            notes.push(format!(
+                "xdp at {n} bans: no XDP program id on the protected veth, run time per packet unavailable"
+            ));
+        }
+        let friend = measure(topo, FRIEND_ADDR, args.secs, prog)?;
+        let banned = measure(topo, BANNED_ADDR, args.secs, prog)?;
+        let unban = daemon.unban_all()?;
+        let load = json!({
+            "how": "control socket, 20k targets per request",
+            "loaded": n, "secs": took.as_secs_f64(), "finished": true,
+            "unban_all_secs": unban.as_secs_f64(),
+        });
+        rows.push(row("xdp", n, load, &friend, &banned));
+    }
+    Ok(())
+}
+
 /// Runs the drop benchmark; returns its JSON section.
 pub fn run(args: &DropArgs, enforcer: Option<&Path>) -> Result<Value> {
     let topo = Topology::create()?;
@@ -171,29 +202,11 @@ pub fn run(args: &DropArgs, enforcer: Option<&Path>) -> Result<Value> {
     }
 
     if wants("xdp") {
-        match super::enforcer::binary(enforcer) {
-            Ok(bin) => {
-                for &n in &args.counts {
-                    let bans = bans_for(n);
-                    let daemon = Daemon::start(&bin, Some(&topo.dst), Some(DST_IF), &[])?;
-                    let took = daemon.ban_all("bench", &bans)?;
-                    let prog = topo.xdp_prog_id();
-                    if prog.is_none() {
-                        notes.push("no XDP program id found on the protected veth: run time per packet unavailable".to_string());
-                    }
-                    let friend = measure(&topo, FRIEND_ADDR, args.secs, prog)?;
-                    let banned = measure(&topo, BANNED_ADDR, args.secs, prog)?;
-                    let unban = daemon.unban_all()?;
-                    let load = json!({
-                        "how": "control socket, 20k targets per request",
-                        "loaded": n, "secs": took.as_secs_f64(), "finished": true,
-                        "unban_all_secs": unban.as_secs_f64(),
-                    });
-                    rows.push(row("xdp", n, load, &friend, &banned));
-                    drop(daemon);
-                }
-            }
-            Err(e) => notes.push(format!("xdp: enforcer unavailable: {e:#}")),
+        let res = super::enforcer::binary(enforcer)
+            .and_then(|bin| xdp_rows(&bin, &topo, args, &bans_for, &mut rows, &mut notes));
+        if let Err(e) = res {
+            check_interrupt()?;
+            notes.push(format!("xdp: enforcer unavailable: {e:#}"));
         }
     }
 

@@ -12,8 +12,12 @@
 //! - [`netns`], [`traffic`], [`peers`], [`enforcer`], [`sys`]: the plumbing
 //!   (namespaces, bounded floods, ban tables, the daemon, processes).
 //! - [`report`]: results file and the markdown tables.
+pub mod bulk;
 pub mod drop;
 pub mod enforcer;
+pub mod f2b;
+pub mod latency;
+pub mod memory;
 pub mod netns;
 pub mod peers;
 pub mod report;
@@ -43,6 +47,12 @@ pub struct BenchArgs {
 pub enum Which {
     /// Packets/s past the ban table vs ban count: XDP, iptables, ipset, nftables.
     Drop(drop::DropArgs),
+    /// RSS with 0/100k/1M bans over 10 jails: enforcer vs fail2ban-server.
+    Memory(memory::MemoryArgs),
+    /// Time to load 1M bans and to unban them all: enforcer vs fail2ban+nftables.
+    Bulk(bulk::BulkArgs),
+    /// Failure line appended -> address dropped, p50/p99: enforcer vs fail2ban.
+    Latency(latency::LatencyArgs),
     /// Every benchmark with its default sizes.
     All,
     /// (internal) bounded UDP flood, run inside a namespace.
@@ -66,9 +76,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Which::Drop(a) => {
             sections.insert("drop".into(), drop::run(a, enforcer)?);
         }
+        Which::Memory(a) => {
+            sections.insert("memory".into(), memory::run(a, enforcer)?);
+        }
+        Which::Bulk(a) => {
+            sections.insert("bulk".into(), bulk::run_bulk(a, enforcer)?);
+        }
+        Which::Latency(a) => {
+            sections.insert("latency".into(), latency::run_latency(a, enforcer)?);
+        }
         Which::All => {
             let d = drop::DropArgs::default_args();
             sections.insert("drop".into(), drop::run(&d, enforcer)?);
+            let m = memory::MemoryArgs::default_args();
+            sections.insert("memory".into(), memory::run(&m, enforcer)?);
+            let b = bulk::BulkArgs::default_args();
+            sections.insert("bulk".into(), bulk::run_bulk(&b, enforcer)?);
+            let l = latency::LatencyArgs::default_args();
+            sections.insert("latency".into(), latency::run_latency(&l, enforcer)?);
         }
         Which::Send(_) | Which::Sink(_) => unreachable!(),
     }

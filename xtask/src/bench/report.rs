@@ -85,6 +85,9 @@ pub fn save(results: &Value) -> Result<(PathBuf, PathBuf)> {
         for (name, section) in sections {
             let body = match name.as_str() {
                 "drop" => drop_table(section),
+                "memory" => memory_table(section),
+                "bulk" => bulk_table(section),
+                "latency" => latency_table(section),
                 _ => format!("```json\n{}\n```\n", serde_json::to_string_pretty(section)?),
             };
             let text = format!(
@@ -208,10 +211,106 @@ fn drop_table(section: &Value) -> String {
             r["banned"]["reached"],
         );
     }
+    s.push('\n');
+    notes(&mut s, section);
+    s
+}
+
+fn notes(s: &mut String, section: &Value) {
     if let Some(notes) = section["notes"].as_array() {
         for n in notes {
-            let _ = writeln!(s, "\n- {}", n.as_str().unwrap_or(""));
+            let _ = writeln!(s, "- {}", n.as_str().unwrap_or(""));
         }
     }
+}
+
+fn memory_table(section: &Value) -> String {
+    let rows = section["rows"].as_array().cloned().unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "{}
+", section["how"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        s,
+        "| peer | active bans | RSS MiB | RSS bytes/ban (vs 0 bans) | kernel BPF map MiB | RSS vs enforcer |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let rss = |r: &Value| num(&r["rss_bytes"]);
+    for r in &rows {
+        let peer = r["peer"].as_str().unwrap_or("");
+        let n = r["bans"].as_u64().unwrap_or(0);
+        let zero = rows
+            .iter()
+            .find(|x| x["peer"] == peer && x["bans"].as_u64() == Some(0))
+            .and_then(rss);
+        let per = match (rss(r), zero) {
+            (Some(a), Some(z)) if n > 0 => format!("{:.0}", (a - z) / n as f64),
+            _ => "—".into(),
+        };
+        let enf = rows
+            .iter()
+            .find(|x| x["peer"] == "enforcer" && x["bans"].as_u64() == Some(n))
+            .and_then(rss);
+        let capped = if r["capped_from"].is_null() { String::new() } else { format!(" (capped, of {})", r["capped_from"]) };
+        let _ = writeln!(
+            s,
+            "| {peer} | {n}{capped} | {:.1} | {per} | {} | {} |",
+            rss(r).unwrap_or(0.0) / 1048576.0,
+            num(&r["bpf_map_bytes"]).map(|b| format!("{:.1}", b / 1048576.0)).unwrap_or_else(|| "—".into()),
+            if peer == "enforcer" { "1.00".into() } else { ratio(rss(r), enf) },
+        );
+    }
+    s.push('\n');
+    notes(&mut s, section);
+    s
+}
+
+fn bulk_table(section: &Value) -> String {
+    let rows = section["rows"].as_array().cloned().unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "| peer | bans | how | load s | bans/s | restart s | unban-all s | unbans/s |");
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let n = num(&r["bans"]).unwrap_or(0.0);
+        let rate = |v: &Value| num(v).filter(|x| *x > 0.0).map(|x| fmt_pps(Some(n / x))).unwrap_or_else(|| "—".into());
+        let secs = |v: &Value| num(v).map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r["peer"].as_str().unwrap_or(""),
+            n,
+            r["how"].as_str().unwrap_or(""),
+            secs(&r["load_secs"]),
+            rate(&r["load_secs"]),
+            secs(&r["restart_secs"]),
+            secs(&r["unban_all_secs"]),
+            rate(&r["unban_all_secs"]),
+        );
+    }
+    s.push('\n');
+    notes(&mut s, section);
+    s
+}
+
+fn latency_table(section: &Value) -> String {
+    let rows = section["rows"].as_array().cloned().unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "{}\n", section["how"].as_str().unwrap_or(""));
+    let _ = writeln!(s, "| peer | bans timed | p50 ms | p99 ms | max ms | not dropped in 10 s |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let ms = |v: &Value| num(v).map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into());
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            r["peer"].as_str().unwrap_or(""),
+            r["bans"],
+            ms(&r["p50_ms"]),
+            ms(&r["p99_ms"]),
+            ms(&r["max_ms"]),
+            r["missed"],
+        );
+    }
+    s.push('\n');
+    notes(&mut s, section);
     s
 }
