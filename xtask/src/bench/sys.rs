@@ -124,30 +124,6 @@ pub fn rss_bytes(pid: u32) -> Result<u64> {
     bail!("no VmRSS in /proc/{pid}/status")
 }
 
-/// Sum of the RSS of a process and all its descendants (fail2ban-server
-/// is one process, but `ip netns exec` wrappers are not).
-pub fn rss_tree_bytes(pid: u32) -> Result<u64> {
-    let mut total = rss_bytes(pid)?;
-    for child in children(pid) {
-        total += rss_tree_bytes(child).unwrap_or(0);
-    }
-    Ok(total)
-}
-
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        let path = task.path().join("children");
-        if let Ok(s) = std::fs::read_to_string(path) {
-            out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-        }
-    }
-    out
-}
-
 /// Reads `kernel.bpf_stats_enabled`, sets it, and puts the old value back
 /// on drop.
 pub struct BpfStats {
