@@ -29,7 +29,7 @@ pub struct BulkArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub count: usize,
     /// Bans to load into fail2ban (it forks nft per ban).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 2_000)]
     pub f2b_count: usize,
     /// Give up on fail2ban's loading after this many seconds.
     #[arg(long, default_value_t = 300)]
@@ -49,9 +49,22 @@ impl BulkArgs {
 }
 
 fn nft_count(ns: &str) -> usize {
-    run("ip", &["netns", "exec", ns, "nft", "list", "set", "inet", "f2b-table", "addr6-set-bulk"])
-        .map(|s| s.matches("2001:db8:").count())
-        .unwrap_or(0)
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "list",
+            "set",
+            "inet",
+            "f2b-table",
+            "addr6-set-bulk",
+        ],
+    )
+    .map(|s| s.matches("2001:db8:").count())
+    .unwrap_or(0)
 }
 
 fn enforcer_rows(
@@ -109,19 +122,29 @@ pub fn run_bulk(args: &BulkArgs, enforcer: Option<&Path>) -> Result<Value> {
     f2b.client(&["set", "bulk", "addaction", "nftables"])?;
     let set = "addr6-set-bulk";
     let props = [
-        ("actionstart", format!(
-            "nft add table inet f2b-table; nft -- add chain inet f2b-table f2b-chain {{ type filter hook input priority -1 \\; }}; nft add set inet f2b-table {set} {{ type ipv6_addr\\; }}; nft add rule inet f2b-table f2b-chain meta l4proto {{ tcp, udp }} ip6 saddr @{set} drop"
-        )),
+        (
+            "actionstart",
+            format!(
+                "nft add table inet f2b-table; nft -- add chain inet f2b-table f2b-chain {{ type filter hook input priority -1 \\; }}; nft add set inet f2b-table {set} {{ type ipv6_addr\\; }}; nft add rule inet f2b-table f2b-chain meta l4proto {{ tcp, udp }} ip6 saddr @{set} drop"
+            ),
+        ),
         ("actionstop", "nft delete table inet f2b-table".to_string()),
-        ("actionban", format!("nft add element inet f2b-table {set} {{ <ip> }}")),
-        ("actionunban", format!("nft delete element inet f2b-table {set} {{ <ip> }}")),
+        (
+            "actionban",
+            format!("nft add element inet f2b-table {set} {{ <ip> }}"),
+        ),
+        (
+            "actionunban",
+            format!("nft delete element inet f2b-table {set} {{ <ip> }}"),
+        ),
     ];
     for (k, v) in &props {
         f2b.client(&["set", "bulk", "action", "nftables", k, v])?;
     }
     f2b.start_jail("bulk")?;
     let f2b_targets = &targets[..args.f2b_count.min(targets.len())];
-    let (done, took) = f2b.ban_capped("bulk", f2b_targets, Duration::from_secs(args.f2b_cap_secs))?;
+    let (done, took) =
+        f2b.ban_capped("bulk", f2b_targets, Duration::from_secs(args.f2b_cap_secs))?;
     // Bans are queued to fail2ban's action thread: wait until nft has them.
     let deadline = Instant::now() + Duration::from_secs(args.f2b_cap_secs);
     let start_wait = Instant::now();
@@ -131,7 +154,10 @@ pub fn run_bulk(args: &BulkArgs, enforcer: Option<&Path>) -> Result<Value> {
         in_set = nft_count(&topo.dst);
     }
     let load = took + start_wait.elapsed();
-    eprintln!("bench bulk: fail2ban banned {done} ({in_set} in the nft set) in {:.2} s", load.as_secs_f64());
+    eprintln!(
+        "bench bulk: fail2ban banned {done} ({in_set} in the nft set) in {:.2} s",
+        load.as_secs_f64()
+    );
     let start = Instant::now();
     f2b.client(&["unban", "--all"])?;
     let mut left = nft_count(&topo.dst);
@@ -140,9 +166,15 @@ pub fn run_bulk(args: &BulkArgs, enforcer: Option<&Path>) -> Result<Value> {
         left = nft_count(&topo.dst);
     }
     let unban = start.elapsed();
-    eprintln!("bench bulk: fail2ban unban --all {:.2} s ({left} left)", unban.as_secs_f64());
+    eprintln!(
+        "bench bulk: fail2ban unban --all {:.2} s ({left} left)",
+        unban.as_secs_f64()
+    );
     if done < args.f2b_count {
-        notes.push(format!("fail2ban: stopped at {done} of {} bans after the {} s cap", args.f2b_count, args.f2b_cap_secs));
+        notes.push(format!(
+            "fail2ban: stopped at {done} of {} bans after the {} s cap",
+            args.f2b_count, args.f2b_cap_secs
+        ));
     }
     notes.push(format!(
         "fail2ban loads {} bans here, not 1M: it forks `nft add element` once per ban; compare bans/s",

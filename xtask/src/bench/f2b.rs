@@ -137,7 +137,12 @@ impl F2bServer {
 
     /// Bans `targets` in `jail`, `BATCH` per client call, until done or
     /// `cap` has passed; returns how many were banned and how long it took.
-    pub fn ban_capped(&self, jail: &str, targets: &[String], cap: Duration) -> Result<(usize, Duration)> {
+    pub fn ban_capped(
+        &self,
+        jail: &str,
+        targets: &[String],
+        cap: Duration,
+    ) -> Result<(usize, Duration)> {
         let start = Instant::now();
         let mut done = 0;
         for chunk in targets.chunks(BATCH) {

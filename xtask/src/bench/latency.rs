@@ -66,17 +66,27 @@ impl LatencyArgs {
 }
 
 fn probe_addr(i: usize) -> Ipv6Addr {
-    format!("2001:db8::1:{:x}", i).parse().expect("valid address")
+    format!("2001:db8::1:{:x}", i)
+        .parse()
+        .expect("valid address")
 }
 
 /// Runs `f` on a thread that first joins network namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<std::thread::JoinHandle<T>> {
-    let file = std::fs::File::open(format!("/run/netns/{ns}")).with_context(|| format!("opening netns {ns}"))?;
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>> {
+    let file = std::fs::File::open(format!("/run/netns/{ns}"))
+        .with_context(|| format!("opening netns {ns}"))?;
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         // SAFETY: setns on this thread only, with a namespace fd we own.
         let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        let _ = tx.send(if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
+        let _ = tx.send(if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        });
         f()
     });
     rx.recv().context("netns thread")?.context("setns")?;
@@ -100,7 +110,7 @@ impl Harness {
         let batch = dir.join("addrs.batch");
         let mut text = String::new();
         for i in 0..max {
-            text.push_str(&format!("-6 addr add {}/64 dev enfb-s nodad\n", probe_addr(i)));
+            text.push_str(&format!("addr add {}/64 dev enfb-s nodad\n", probe_addr(i)));
         }
         std::fs::write(&batch, text)?;
         run("ip", &["-n", &topo.src, "-batch", &batch.to_string_lossy()])?;
@@ -109,7 +119,10 @@ impl Harness {
         let (s2, st2) = (seen.clone(), stop.clone());
         let (tx, rx) = mpsc::channel();
         let sink = in_netns(&topo.dst, move || {
-            let sock = match UdpSocket::bind(SocketAddr::from((DST_ADDR.parse::<Ipv6Addr>().expect("addr"), PORT))) {
+            let sock = match UdpSocket::bind(SocketAddr::from((
+                DST_ADDR.parse::<Ipv6Addr>().expect("addr"),
+                PORT,
+            ))) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Err(e));
@@ -125,10 +138,18 @@ impl Harness {
                 }
             }
         })?;
-        rx.recv().context("sink thread")?.context("binding the sink")?;
+        rx.recv()
+            .context("sink thread")?
+            .context("binding the sink")?;
         let log = dir.join("bench.log");
         std::fs::write(&log, "")?;
-        Ok(Harness { topo, seen, stop, sink: Some(sink), log })
+        Ok(Harness {
+            topo,
+            seen,
+            stop,
+            sink: Some(sink),
+            log,
+        })
     }
 
     /// Times one ban: probe from `addr`, append the failure, wait for silence.
@@ -139,11 +160,22 @@ impl Harness {
         let st = stop.clone();
         let (tx, rx) = mpsc::channel();
         let prober = in_netns(&self.topo.src, move || {
-            let sock = UdpSocket::bind(SocketAddr::from((addr, 0)))
-                .and_then(|s| s.connect(SocketAddr::from((DST_ADDR.parse::<Ipv6Addr>().expect("addr"), PORT))).map(|_| s));
+            let sock = UdpSocket::bind(SocketAddr::from((addr, 0))).and_then(|s| {
+                s.connect(SocketAddr::from((
+                    DST_ADDR.parse::<Ipv6Addr>().expect("addr"),
+                    PORT,
+                )))
+                .map(|_| s)
+            });
             let sock = match sock {
-                Ok(s) => { let _ = tx.send(Ok(())); s }
-                Err(e) => { let _ = tx.send(Err(e)); return; }
+                Ok(s) => {
+                    let _ = tx.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
             };
             let start = Instant::now();
             while !st.load(Ordering::Relaxed) && start.elapsed() < GIVE_UP * 2 {
@@ -216,7 +248,10 @@ fn summary(peer: &str, mut ms: Vec<f64>, missed: usize) -> Value {
     ms.sort_by(|a, b| a.total_cmp(b));
     let p50 = percentile(&ms, 50.0);
     let p99 = percentile(&ms, 99.0);
-    eprintln!("bench latency: {peer}: {} bans, p50 {p50:?} ms, p99 {p99:?} ms, {missed} not dropped within 10 s", ms.len());
+    eprintln!(
+        "bench latency: {peer}: {} bans, p50 {p50:?} ms, p99 {p99:?} ms, {missed} not dropped within 10 s",
+        ms.len()
+    );
     json!({ "peer": peer, "bans": ms.len(), "missed": missed, "p50_ms": p50, "p99_ms": p99, "max_ms": ms.last() })
 }
 
@@ -250,7 +285,12 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
         Ok(bin) => {
             let conf = enforcer_config(&dir, &h.log)?;
             let conf_s = conf.to_string_lossy().into_owned();
-            match Daemon::start(&bin, Some(&h.topo.dst), Some(DST_IF), &["--config", &conf_s]) {
+            match Daemon::start(
+                &bin,
+                Some(&h.topo.dst),
+                Some(DST_IF),
+                &["--config", &conf_s],
+            ) {
                 Ok(daemon) => {
                     let first = h.one(next)?;
                     next += 1;
@@ -263,18 +303,20 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
                     }
                     drop(daemon);
                 }
-                Err(e) => notes.push(format!("enforcer: unavailable — the daemon did not start with a jail config: {e:#}")),
+                Err(e) => notes.push(format!(
+                    "enforcer: unavailable — the daemon did not start with a jail config: {e:#}"
+                )),
             }
         }
         Err(e) => notes.push(format!("enforcer unavailable: {e:#}")),
     }
 
     for backend in ["pyinotify", "polling"] {
-        if backend == "pyinotify" {
-            if let Err(e) = super::f2b::ensure_pyinotify() {
-                notes.push(format!("fail2ban pyinotify: {e:#}"));
-                continue;
-            }
+        if backend == "pyinotify"
+            && let Err(e) = super::f2b::ensure_pyinotify()
+        {
+            notes.push(format!("fail2ban pyinotify: {e:#}"));
+            continue;
         }
         let f2b = F2bServer::start(Some(&h.topo.dst))?;
         let jail = "benchlat";
@@ -287,7 +329,10 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
         let cmds: Vec<(String, Vec<String>)> = vec![
             ("addlogpath".into(), vec![log_s.clone(), "tail".into()]),
             ("datepattern".into(), vec!["{NONE}".into()]),
-            ("addfailregex".into(), vec!["^bench failure from <HOST>$".into()]),
+            (
+                "addfailregex".into(),
+                vec!["^bench failure from <HOST>$".into()],
+            ),
             ("maxretry".into(), vec!["1".into()]),
             ("findtime".into(), vec!["600".into()]),
         ];
@@ -298,12 +343,21 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
         }
         f2b.client(&["set", jail, "addaction", "nftables"])?;
         let props = [
-            ("actionstart", format!(
-                "nft add table inet f2b-table; nft -- add chain inet f2b-table f2b-chain {{ type filter hook input priority -1 \\; }}; nft add set inet f2b-table {set} {{ type ipv6_addr\\; }}; nft add rule inet f2b-table f2b-chain meta l4proto {{ tcp, udp }} ip6 saddr @{set} drop"
-            )),
+            (
+                "actionstart",
+                format!(
+                    "nft add table inet f2b-table; nft -- add chain inet f2b-table f2b-chain {{ type filter hook input priority -1 \\; }}; nft add set inet f2b-table {set} {{ type ipv6_addr\\; }}; nft add rule inet f2b-table f2b-chain meta l4proto {{ tcp, udp }} ip6 saddr @{set} drop"
+                ),
+            ),
             ("actionstop", "nft delete table inet f2b-table".to_string()),
-            ("actionban", format!("nft add element inet f2b-table {set} {{ <ip> }}")),
-            ("actionunban", format!("nft delete element inet f2b-table {set} {{ <ip> }}")),
+            (
+                "actionban",
+                format!("nft add element inet f2b-table {set} {{ <ip> }}"),
+            ),
+            (
+                "actionunban",
+                format!("nft delete element inet f2b-table {set} {{ <ip> }}"),
+            ),
         ];
         for (k, v) in &props {
             f2b.client(&["set", jail, "action", "nftables", k, v])?;
@@ -316,7 +370,10 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
         drop(f2b);
     }
     if args.f2b_count < args.count {
-        notes.push(format!("fail2ban: {} bans per backend (polling sleeps 1 s between looks)", args.f2b_count));
+        notes.push(format!(
+            "fail2ban: {} bans per backend (polling sleeps 1 s between looks)",
+            args.f2b_count
+        ));
     }
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);

@@ -71,7 +71,9 @@ fn enforcer_rows(bin: &Path, counts: &[usize], rows: &mut Vec<Value>) -> Result<
             rss / 1024,
             maps / 1024
         );
-        rows.push(json!({ "peer": "enforcer", "bans": n, "rss_bytes": rss, "bpf_map_bytes": maps }));
+        rows.push(
+            json!({ "peer": "enforcer", "bans": n, "rss_bytes": rss, "bpf_map_bytes": maps }),
+        );
     }
     Ok(())
 }
@@ -82,7 +84,8 @@ pub fn run(args: &MemoryArgs, enforcer: Option<&Path>) -> Result<Value> {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
 
-    let res = super::enforcer::binary(enforcer).and_then(|bin| enforcer_rows(&bin, &counts, &mut rows));
+    let res =
+        super::enforcer::binary(enforcer).and_then(|bin| enforcer_rows(&bin, &counts, &mut rows));
     if let Err(e) = res {
         check_interrupt()?;
         notes.push(format!("enforcer unavailable: {e:#}"));

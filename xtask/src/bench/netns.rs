@@ -130,10 +130,8 @@ impl Topology {
         let out = run("ip", &["-n", &self.dst, "-d", "link", "show", DST_IF]).ok()?;
         let mut words = out.split_whitespace();
         while let Some(w) = words.next() {
-            if w.starts_with("prog/xdp") {
-                if words.next() == Some("id") {
-                    return words.next()?.parse().ok();
-                }
+            if w.starts_with("prog/xdp") && words.next() == Some("id") {
+                return words.next()?.parse().ok();
             }
         }
         None

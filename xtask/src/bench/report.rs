@@ -110,10 +110,10 @@ fn replace_section(md: &str, name: &str, text: &str) -> String {
     let open = format!("<!-- bench:{name} -->");
     let close = format!("<!-- /bench:{name} -->");
     let block = format!("{open}\n{text}{close}");
-    if let (Some(a), Some(b)) = (md.find(&open), md.find(&close)) {
-        if a < b {
-            return format!("{}{}{}", &md[..a], block, &md[b + close.len()..]);
-        }
+    if let (Some(a), Some(b)) = (md.find(&open), md.find(&close))
+        && a < b
+    {
+        return format!("{}{}{}", &md[..a], block, &md[b + close.len()..]);
     }
     format!("{}\n## {name}\n\n{block}\n", md.trim_end())
 }
@@ -227,8 +227,12 @@ fn notes(s: &mut String, section: &Value) {
 fn memory_table(section: &Value) -> String {
     let rows = section["rows"].as_array().cloned().unwrap_or_default();
     let mut s = String::new();
-    let _ = writeln!(s, "{}
-", section["how"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        s,
+        "{}
+",
+        section["how"].as_str().unwrap_or("")
+    );
     let _ = writeln!(
         s,
         "| peer | active bans | RSS MiB | RSS bytes/ban (vs 0 bans) | kernel BPF map MiB | RSS vs enforcer |"
@@ -250,13 +254,23 @@ fn memory_table(section: &Value) -> String {
             .iter()
             .find(|x| x["peer"] == "enforcer" && x["bans"].as_u64() == Some(n))
             .and_then(rss);
-        let capped = if r["capped_from"].is_null() { String::new() } else { format!(" (capped, of {})", r["capped_from"]) };
+        let capped = if r["capped_from"].is_null() {
+            String::new()
+        } else {
+            format!(" (capped, of {})", r["capped_from"])
+        };
         let _ = writeln!(
             s,
             "| {peer} | {n}{capped} | {:.1} | {per} | {} | {} |",
             rss(r).unwrap_or(0.0) / 1048576.0,
-            num(&r["bpf_map_bytes"]).map(|b| format!("{:.1}", b / 1048576.0)).unwrap_or_else(|| "—".into()),
-            if peer == "enforcer" { "1.00".into() } else { ratio(rss(r), enf) },
+            num(&r["bpf_map_bytes"])
+                .map(|b| format!("{:.1}", b / 1048576.0))
+                .unwrap_or_else(|| "—".into()),
+            if peer == "enforcer" {
+                "1.00".into()
+            } else {
+                ratio(rss(r), enf)
+            },
         );
     }
     s.push('\n');
@@ -267,12 +281,24 @@ fn memory_table(section: &Value) -> String {
 fn bulk_table(section: &Value) -> String {
     let rows = section["rows"].as_array().cloned().unwrap_or_default();
     let mut s = String::new();
-    let _ = writeln!(s, "| peer | bans | how | load s | bans/s | restart s | unban-all s | unbans/s |");
+    let _ = writeln!(
+        s,
+        "| peer | bans | how | load s | bans/s | restart s | unban-all s | unbans/s |"
+    );
     let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         let n = num(&r["bans"]).unwrap_or(0.0);
-        let rate = |v: &Value| num(v).filter(|x| *x > 0.0).map(|x| fmt_pps(Some(n / x))).unwrap_or_else(|| "—".into());
-        let secs = |v: &Value| num(v).map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into());
+        let rate = |v: &Value| {
+            num(v)
+                .filter(|x| *x > 0.0)
+                .map(|x| fmt_pps(Some(n / x)))
+                .unwrap_or_else(|| "—".into())
+        };
+        let secs = |v: &Value| {
+            num(v)
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "—".into())
+        };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -295,9 +321,16 @@ fn latency_table(section: &Value) -> String {
     let rows = section["rows"].as_array().cloned().unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(s, "{}\n", section["how"].as_str().unwrap_or(""));
-    let _ = writeln!(s, "| peer | bans timed | p50 ms | p99 ms | max ms | not dropped in 10 s |");
+    let _ = writeln!(
+        s,
+        "| peer | bans timed | p50 ms | p99 ms | max ms | not dropped in 10 s |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
-    let ms = |v: &Value| num(v).map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into());
+    let ms = |v: &Value| {
+        num(v)
+            .map(|x| format!("{x:.2}"))
+            .unwrap_or_else(|| "—".into())
+    };
     for r in &rows {
         let _ = writeln!(
             s,
