@@ -7,6 +7,9 @@
 //! appears later is new content and is read from its start. A path that a
 //! glob matches only because a followed file was renamed to it (`auth.log*`
 //! after `auth.log` → `auth.log.1`) keeps being read where it was, not again.
+//! A copy (copytruncate's `auth.log.1`) is another file: a glob that also
+//! matches the copies reads each copy as new, so such globs should not match
+//! rotated names (fail2ban behaves the same).
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
