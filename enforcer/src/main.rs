@@ -26,10 +26,17 @@ fn usage_error(err: clap::Error) -> ExitCode {
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
         _ => {
+            // clap's first paragraph, on one line (a missing argument's name
+            // is on the line after "not provided:").
             let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or("bad arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("enforcer: {first} (see --help)");
+            let para: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let msg = para.join(" ");
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            eprintln!("enforcer: {msg} (see --help)");
             ExitCode::from(2)
         }
     }

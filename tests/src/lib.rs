@@ -5,10 +5,12 @@
 //!   a guard that cleans up on drop (also on panic).
 //! - [`daemon`]: the enforcer daemon as a child process in a namespace, and
 //!   its CLI.
+//! - [`lab`]: the protected/banned/friend namespace topology most tests use.
 //! - [`traffic`]: bounded UDP/TCP/ICMP senders and receivers in namespaces.
 use std::path::PathBuf;
 
 pub mod daemon;
+pub mod lab;
 pub mod netns;
 pub mod traffic;
 

@@ -1,13 +1,17 @@
 //! `cargo xtask`: the project's build, run and test entry points.
 //!
-//! One file per task: [`build_ebpf`] builds the XDP object (`build-ebpf`)
-//! and the release enforcer binary that embeds it (`build`).
+//! One file per task: [`build_ebpf`] builds the XDP object and the enforcer
+//! binary that embeds it (`build-ebpf`, `build`); [`prereqs`] installs what building and testing need;
+//! [`run`] builds and runs the daemon; [`test`] runs every test as CI does.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
 mod build_ebpf;
+mod prereqs;
+mod run;
+mod test;
 
 #[derive(Debug, Parser)]
 #[command(name = "xtask", about = "Build, run and test enforcer")]
@@ -24,6 +28,13 @@ enum Task {
     Build(build_ebpf::BuildEbpfArgs),
     /// Benchmarks against fail2ban, iptables, ipset and nftables.
     Bench(bench::BenchArgs),
+    /// Install missing prerequisites (rust-src, llvm-22-dev, bpf-linker,
+    /// test packages); does nothing when all are there.
+    Prereqs,
+    /// Build everything and run `enforcer ARGS…` as root.
+    Run(run::RunArgs),
+    /// Unit tests, then the privileged integration tests, as CI runs them.
+    Test(test::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +47,9 @@ fn main() -> ExitCode {
             println!("{}", bin.display());
         }),
         Task::Bench(args) => bench::run(&args),
+        Task::Prereqs => prereqs::ensure(),
+        Task::Run(args) => run::run(&args),
+        Task::Test(args) => test::test(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

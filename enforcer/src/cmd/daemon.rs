@@ -6,21 +6,29 @@
 //! ([`handler`]). Shutdown is explicit: [`Daemon::shutdown`] stops accepting,
 //! finishes requests in flight and returns; the XDP program stays attached and
 //! the maps pinned, so enforcement never pauses across a restart.
-use std::{path::Path, process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context as _;
-use tokio::{sync::watch, task::JoinSet};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::watch,
+    task::JoinSet,
+};
 
 use crate::{
     cli::{DaemonArgs, GlobalArgs},
     control::Server,
+    xdp::{AttachMode, Capacities, Program},
 };
 
 pub mod bans;
 pub mod handler;
+pub mod logger;
+pub mod plane;
 
 use bans::{BanBook, BanPlane};
 use handler::Control;
+use plane::XdpPlane;
 
 /// A running daemon.
 pub struct Daemon<P: BanPlane> {
@@ -30,9 +38,9 @@ pub struct Daemon<P: BanPlane> {
 }
 
 impl<P: BanPlane> Daemon<P> {
-    /// Serves `plane` on the control socket at `socket` and expires its
-    /// timed bans. Must be called inside a tokio runtime.
-    pub fn start(plane: P, socket: &Path) -> anyhow::Result<Daemon<P>> {
+    /// Serves `plane` on the bound control socket and expires its timed
+    /// bans. Must be called inside a tokio runtime.
+    pub fn start(plane: P, server: Server) -> anyhow::Result<Daemon<P>> {
         let book = Arc::new(BanBook::new(plane));
         let restored = book
             .restore()
@@ -40,7 +48,6 @@ impl<P: BanPlane> Daemon<P> {
         if restored > 0 {
             log::info!("{restored} bans already in force");
         }
-        let server = Server::bind(socket)?;
         log::info!("control socket {}", server.path().display());
         let (shutdown, rx) = watch::channel(false);
         let control = Arc::new(Control::new(book.clone(), shutdown.clone()));
@@ -81,6 +88,143 @@ impl<P: BanPlane> Daemon<P> {
     }
 }
 
-pub fn run(_global: &GlobalArgs, _args: DaemonArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the daemon is not built yet")
+/// Validated daemon settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub ifaces: Vec<String>,
+    pub mode: AttachMode,
+    pub bpffs: std::path::PathBuf,
+    pub socket: std::path::PathBuf,
+    pub capacities: Capacities,
+}
+
+impl Settings {
+    /// Checks the raw flags; `Err` is a usage error (exit 2).
+    pub fn from_args(global: &GlobalArgs, args: &DaemonArgs) -> Result<Settings, String> {
+        if args.ifaces.is_empty() {
+            return Err("give at least one --iface IF to attach to".into());
+        }
+        if args.max_bans == 0 || args.max_prefixes == 0 {
+            return Err("--max-bans and --max-prefixes must be at least 1".into());
+        }
+        let mut ifaces: Vec<String> = Vec::new();
+        for i in &args.ifaces {
+            if !ifaces.contains(i) {
+                ifaces.push(i.clone());
+            }
+        }
+        Ok(Settings {
+            ifaces,
+            mode: args.xdp_mode.into(),
+            bpffs: global.bpffs.clone(),
+            socket: global.socket.clone(),
+            capacities: Capacities {
+                max_bans: args.max_bans,
+                max_prefixes: args.max_prefixes,
+                ..Capacities::default()
+            },
+        })
+    }
+}
+
+/// Loads and attaches the program (replacing a previous daemon's in its
+/// pinned links), then serves until SIGTERM, SIGINT or a `stop` request.
+pub fn run(global: &GlobalArgs, args: DaemonArgs) -> anyhow::Result<ExitCode> {
+    let settings = match Settings::from_args(global, &args) {
+        Ok(s) => s,
+        Err(msg) => return Ok(super::client::fail(super::client::USAGE, msg)),
+    };
+    logger::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(settings))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // The socket first: a second daemon must not touch the program of one
+    // that is still running.
+    let server = Server::bind(&settings.socket)?;
+    let mut program = Program::load(&settings.bpffs, &settings.capacities)?;
+    for iface in &settings.ifaces {
+        let a = program.attach(iface, settings.mode)?;
+        log::info!(
+            "XDP on {} in {} mode{}",
+            a.iface,
+            a.mode,
+            if a.replaced {
+                " (replaced the previous program)"
+            } else {
+                ""
+            }
+        );
+    }
+    let plane = XdpPlane(program.dataplane()?);
+    let daemon = Daemon::start(plane, server)?;
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => log::info!("SIGTERM: stopping; XDP stays attached"),
+        _ = int.recv() => log::info!("SIGINT: stopping; XDP stays attached"),
+        _ = daemon.stopped() => {}
+    }
+    daemon.shutdown().await;
+    // Dropping the program closes our descriptors only: the links and maps
+    // stay pinned, so the kernel keeps enforcing.
+    drop(program);
+    log::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{bans::fake::FakePlane, *};
+    use crate::control::{Client, Request};
+
+    #[test]
+    fn daemon_serves_bans_and_stops_on_request() {
+        let dir = std::env::temp_dir().join(format!("enforcer-daemon-{}", std::process::id()));
+        let socket = dir.join("d.sock");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let daemon = rt
+            .block_on(async { Daemon::start(FakePlane::with_capacity(8), Server::bind(&socket)?) })
+            .unwrap();
+        let client = std::thread::spawn({
+            let socket = socket.clone();
+            move || {
+                let mut c = Client::connect(&socket, Duration::from_secs(5)).unwrap();
+                let ban = Request::Ban {
+                    jail: None,
+                    targets: vec!["198.18.0.1".into()],
+                    bantime: Some(30),
+                };
+                c.request(&ban).unwrap();
+                let listed = c
+                    .request(&Request::Banned {
+                        jail: None,
+                        targets: vec![],
+                    })
+                    .unwrap();
+                c.request(&Request::Stop {}).unwrap();
+                listed
+            }
+        });
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), daemon.stopped())
+                .await
+                .expect("a stop request stops the daemon");
+            assert_eq!(daemon.book().list().unwrap().len(), 1);
+            daemon.shutdown().await;
+        });
+        let listed = client.join().unwrap();
+        assert_eq!(listed["bans"][0]["target"], "198.18.0.1");
+        assert_eq!(listed["bans"][0]["jail"], "manual");
+        assert!(!socket.exists(), "socket removed at shutdown");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

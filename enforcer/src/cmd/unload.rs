@@ -1,8 +1,38 @@
-//! `enforcer unload`: detach the XDP program and remove every pin.
-use std::process::ExitCode;
+//! `enforcer unload`: detach the XDP program and remove every pin. Works
+//! without a daemon; a daemon still answering on the socket is asked to stop
+//! first, so it does not keep serving maps that no longer enforce anything.
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
-use crate::cli::GlobalArgs;
+use super::client::{FAILED, fail};
+use crate::{
+    cli::GlobalArgs,
+    control::{Client, Request},
+};
 
-pub fn run(_global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'unload' is not built yet")
+pub fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    if let Ok(mut c) = Client::connect(&global.socket, Duration::from_secs(5))
+        && c.request(&Request::Stop {}).is_ok()
+    {
+        let start = Instant::now();
+        while global.socket.exists() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!("stopped the daemon at {}", global.socket.display());
+    }
+    match crate::xdp::unload(&global.bpffs) {
+        Ok(done) => {
+            println!(
+                "detached {} links ({}), removed {} maps under {}",
+                done.links.len(),
+                done.links.join(", "),
+                done.maps.len(),
+                global.bpffs.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(fail(FAILED, e)),
+    }
 }

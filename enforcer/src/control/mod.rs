@@ -13,7 +13,7 @@ pub mod target;
 pub use client::Client;
 pub use protocol::{ErrorBody, ErrorKind, Request, Response};
 pub use server::{Handler, Server};
-pub use target::{TargetError, display_target, parse_target, parse_targets};
+pub use target::{IpNet, TargetError, parse_target, parse_targets};
 
 /// Default path of the daemon's socket.
 pub const DEFAULT_SOCKET: &str = "/run/enforcer/enforcer.sock";

@@ -13,8 +13,9 @@ use std::{
     time::Duration,
 };
 
-use ipnet::IpNet;
 use tokio::sync::{Notify, watch};
+
+use crate::control::IpNet;
 
 /// One ban as the data plane holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,19 +42,31 @@ pub enum PlaneError {
 /// What the book needs from the data plane (the pinned XDP maps in the
 /// daemon; an in-memory fake in tests).
 pub trait BanPlane: Send + Sync + 'static {
+    /// The jail's id, allocated on first use.
     fn jail_id(&self, jail: &str) -> Result<u8, PlaneError>;
-    fn jail_name(&self, id: u8) -> Option<String>;
+    /// Every allocated jail: (id, name).
+    fn jails(&self) -> Result<Vec<(u8, String)>, PlaneError>;
     fn ban(&self, net: IpNet, jail: u8, expiry: Option<i64>) -> Result<(), PlaneError>;
-    /// Whether `jail` banned `net` (and no longer does).
+    /// Whether `jail` banned exactly `net` (and no longer does).
     fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError>;
-    /// Every ban, one entry per (target, jail).
+    /// Whether any jail banned exactly `net` (and none does now).
+    fn unban_all_jails(&self, net: IpNet) -> Result<bool, PlaneError>;
+    /// Removes every ban; how many entries went.
+    fn clear(&self) -> Result<usize, PlaneError>;
+    /// Removes entries whose kernel-side expiry passed; how many.
+    fn purge_expired(&self) -> Result<usize, PlaneError>;
+    /// Every ban in force, one entry per (target, jail).
     fn list(&self) -> Result<Vec<Ban>, PlaneError>;
     /// The data plane's counters.
     fn stats(&self) -> Result<PlaneStats, PlaneError>;
 
     /// The id of an existing jail (never allocates one).
-    fn find_jail(&self, jail: &str) -> Option<u8> {
-        (0..64u8).find(|&id| self.jail_name(id).as_deref() == Some(jail))
+    fn find_jail(&self, jail: &str) -> Result<Option<u8>, PlaneError> {
+        Ok(self
+            .jails()?
+            .into_iter()
+            .find(|(_, n)| n == jail)
+            .map(|(id, _)| id))
     }
 }
 
@@ -151,6 +164,10 @@ impl<P: BanPlane> BanBook<P> {
     /// Schedules the expiry of every timed ban already in the maps (after a
     /// restart); returns how many bans there are.
     pub fn restore(&self) -> Result<usize, PlaneError> {
+        let expired = self.plane.purge_expired()?;
+        if expired > 0 {
+            log::info!("removed {expired} bans that expired while no daemon ran");
+        }
         let bans = self.plane.list()?;
         let mut s = self.lock();
         for b in &bans {
@@ -191,30 +208,30 @@ impl<P: BanPlane> BanBook<P> {
     /// one.
     pub fn unban(&self, net: IpNet, jail: Option<u8>) -> Result<bool, PlaneError> {
         let mut s = self.lock();
-        let jails: Vec<u8> = match jail {
-            Some(j) => vec![j],
-            None => self
-                .plane
-                .list()?
-                .into_iter()
-                .filter(|b| b.net == net)
-                .map(|b| b.jail)
-                .collect(),
-        };
-        let mut any = false;
-        for j in jails {
-            any |= self.plane.unban(net, j)?;
-            s.set(net, j, None);
+        match jail {
+            Some(j) => {
+                s.set(net, j, None);
+                self.plane.unban(net, j)
+            }
+            None => {
+                for j in 0..MAX_JAILS {
+                    s.set(net, j, None);
+                }
+                self.plane.unban_all_jails(net)
+            }
         }
-        Ok(any)
     }
 
     /// Lifts every ban (of `jail`, or of all jails); how many were lifted.
     pub fn unban_all(&self, jail: Option<u8>) -> Result<usize, PlaneError> {
         let mut s = self.lock();
+        let Some(jail) = jail else {
+            *s = Schedule::default();
+            return self.plane.clear();
+        };
         let mut n = 0;
         for b in self.plane.list()? {
-            if jail.is_some_and(|j| j != b.jail) {
+            if b.jail != jail {
                 continue;
             }
             if self.plane.unban(b.net, b.jail)? {
@@ -233,32 +250,37 @@ impl<P: BanPlane> BanBook<P> {
         Ok(bans)
     }
 
+    /// Jail id -> name, for showing bans.
+    pub fn jail_names(&self) -> Result<HashMap<u8, String>, PlaneError> {
+        Ok(self.plane.jails()?.into_iter().collect())
+    }
+
     /// Removes every ban whose expiry is at or before `now`; returns the next
     /// expiry still scheduled.
     pub fn purge(&self, now: i64) -> Option<i64> {
         let mut s = self.lock();
+        let mut names = None;
         while let Some(&(at, net, jail)) = s.by_time.first() {
             if at > now {
                 break;
             }
             s.set(net, jail, None);
+            let names = names.get_or_insert_with(|| self.jail_names().unwrap_or_default());
+            let label = names
+                .get(&jail)
+                .cloned()
+                .unwrap_or_else(|| format!("#{jail}"));
             match self.plane.unban(net, jail) {
-                Ok(_) => log::info!("[{}] Unban {}", self.jail_label(jail), show(&net)),
-                Err(e) => log::warn!("expiring the ban of {}: {e}", show(&net)),
+                Ok(_) => log::info!("[{label}] Unban {net} (ban time over)"),
+                Err(e) => log::warn!("[{label}] expiring the ban of {net}: {e}"),
             }
         }
         s.next()
     }
-
-    /// The jail's name, or its id when the name is unknown.
-    pub fn jail_label(&self, id: u8) -> String {
-        self.plane.jail_name(id).unwrap_or_else(|| format!("#{id}"))
-    }
 }
 
-fn show(net: &IpNet) -> String {
-    crate::control::display_target(net)
-}
+/// Jail ids are 0..MAX_JAILS.
+const MAX_JAILS: u8 = 64;
 
 /// Longest sleep between purges: wall-clock jumps are noticed within it.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -323,8 +345,12 @@ pub(crate) mod fake {
             j.push(jail.to_string());
             Ok((j.len() - 1) as u8)
         }
-        fn jail_name(&self, id: u8) -> Option<String> {
-            self.jails.lock().unwrap().get(id as usize).cloned()
+        fn jails(&self) -> Result<Vec<(u8, String)>, PlaneError> {
+            let j = self.jails.lock().unwrap();
+            Ok(j.iter()
+                .enumerate()
+                .map(|(i, n)| (i as u8, n.clone()))
+                .collect())
         }
         fn ban(&self, net: IpNet, jail: u8, expiry: Option<i64>) -> Result<(), PlaneError> {
             let mut b = self.bans.lock().unwrap();
@@ -336,6 +362,25 @@ pub(crate) mod fake {
         }
         fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError> {
             Ok(self.bans.lock().unwrap().remove(&(net, jail)).is_some())
+        }
+        fn unban_all_jails(&self, net: IpNet) -> Result<bool, PlaneError> {
+            let mut b = self.bans.lock().unwrap();
+            let before = b.len();
+            b.retain(|k, _| k.0 != net);
+            Ok(b.len() != before)
+        }
+        fn clear(&self) -> Result<usize, PlaneError> {
+            let mut b = self.bans.lock().unwrap();
+            let n = b.len();
+            b.clear();
+            Ok(n)
+        }
+        fn purge_expired(&self) -> Result<usize, PlaneError> {
+            let t = now();
+            let mut b = self.bans.lock().unwrap();
+            let before = b.len();
+            b.retain(|_, e| e.is_none_or(|e| e > t));
+            Ok(before - b.len())
         }
         fn stats(&self) -> Result<PlaneStats, PlaneError> {
             Ok(PlaneStats::default())
@@ -410,8 +455,8 @@ mod tests {
         plane.ban(net("198.18.0.1"), 0, Some(t - 5)).unwrap();
         plane.ban(net("198.18.0.2"), 0, None).unwrap();
         let book = BanBook::new(plane);
-        assert_eq!(book.restore().unwrap(), 2);
-        assert_eq!(book.list().unwrap().len(), 1, "expired bans are not listed");
+        assert_eq!(book.restore().unwrap(), 1, "expired bans are removed first");
+        assert_eq!(book.list().unwrap().len(), 1);
         assert_eq!(book.purge(t), None);
         assert_eq!(book.plane().list().unwrap().len(), 1);
     }

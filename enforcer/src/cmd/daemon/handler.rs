@@ -1,14 +1,13 @@
 //! What the daemon does with each control request. Input is validated whole
 //! before anything changes: a request with one bad target, an unknown jail or
 //! a nonsensical ban time is refused and the maps stay as they were.
-use std::{net::IpAddr, sync::Arc};
+use std::sync::Arc;
 
-use ipnet::IpNet;
 use tokio::sync::watch;
 
 use super::bans::{Ban, BanBook, BanPlane, PlaneError, now};
 use crate::control::{
-    ErrorKind, Handler, Request, Response, display_target,
+    ErrorKind, Handler, IpNet, Request, Response,
     protocol::{BanInfo, BanReply, BannedReply, UnbanReply, VersionReply},
     target::parse_targets,
 };
@@ -60,17 +59,17 @@ impl<P: BanPlane> Control<P> {
         };
         if let Err(e) = self.book.ban(&nets, id, expiry) {
             for net in &nets[..e.applied] {
-                log::info!("[{jail}] Ban {}", display_target(net));
+                log::info!("[{jail}] Ban {}", net);
             }
             let kind = match e.error {
                 PlaneError::Full(_) => ErrorKind::MapFull,
                 PlaneError::BadJail(_) => ErrorKind::BadRequest,
                 PlaneError::Other(_) => ErrorKind::Internal,
             };
-            let done: Vec<String> = nets[..e.applied].iter().map(display_target).collect();
+            let done: Vec<String> = nets[..e.applied].iter().map(IpNet::to_string).collect();
             let msg = format!(
                 "ban of {} failed: {}; {} of {} banned{}",
-                display_target(&nets[e.applied]),
+                nets[e.applied],
                 e.error,
                 e.applied,
                 e.total,
@@ -83,11 +82,11 @@ impl<P: BanPlane> Control<P> {
             return Response::error(kind, msg);
         }
         for net in &nets {
-            log::info!("[{jail}] Ban {}", display_target(net));
+            log::info!("[{jail}] Ban {}", net);
         }
         Response::ok(BanReply {
             jail,
-            banned: nets.iter().map(display_target).collect(),
+            banned: nets.iter().map(IpNet::to_string).collect(),
             expiry,
         })
     }
@@ -96,8 +95,9 @@ impl<P: BanPlane> Control<P> {
         let jail_id = match &jail {
             None => None,
             Some(name) => match self.book.plane().find_jail(name) {
-                Some(id) => Some(id),
-                None => return Response::bad_request(format!("unknown jail '{name}'")),
+                Ok(Some(id)) => Some(id),
+                Ok(None) => return Response::bad_request(format!("unknown jail '{name}'")),
+                Err(e) => return plane_error(e),
             },
         };
         if all {
@@ -126,10 +126,10 @@ impl<P: BanPlane> Control<P> {
         for net in nets {
             match self.book.unban(net, jail_id) {
                 Ok(true) => {
-                    log::info!("Unban {}", display_target(&net));
-                    reply.unbanned.push(display_target(&net));
+                    log::info!("Unban {net}");
+                    reply.unbanned.push(net.to_string());
                 }
-                Ok(false) => reply.not_banned.push(display_target(&net)),
+                Ok(false) => reply.not_banned.push(net.to_string()),
                 Err(e) => return plane_error(e),
             }
         }
@@ -144,8 +144,9 @@ impl<P: BanPlane> Control<P> {
         let jail_id = match &jail {
             None => None,
             Some(name) => match self.book.plane().find_jail(name) {
-                Some(id) => Some(id),
-                None => return Response::bad_request(format!("unknown jail '{name}'")),
+                Ok(Some(id)) => Some(id),
+                Ok(None) => return Response::bad_request(format!("unknown jail '{name}'")),
+                Err(e) => return plane_error(e),
             },
         };
         let mut bans = match self.book.list() {
@@ -157,11 +158,18 @@ impl<P: BanPlane> Control<P> {
             bans.retain(|b| filter.iter().any(|f| covers(f, b)));
         }
         bans.sort_by_key(|b| (b.net, b.jail));
+        let names = match self.book.jail_names() {
+            Ok(n) => n,
+            Err(e) => return plane_error(e),
+        };
         let bans = bans
             .into_iter()
             .map(|b| BanInfo {
-                target: display_target(&b.net),
-                jail: self.book.jail_label(b.jail),
+                target: b.net.to_string(),
+                jail: names
+                    .get(&b.jail)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", b.jail)),
                 expiry: b.expiry,
             })
             .collect();
@@ -175,8 +183,7 @@ fn covers(query: &IpNet, ban: &Ban) -> bool {
     if *query == ban.net {
         return true;
     }
-    let addr: IpAddr = query.addr();
-    query.prefix_len() == query.max_prefix_len() && ban.net.contains(&addr)
+    query.is_host() && ban.net.contains(query.addr())
 }
 
 fn check_jail_name(name: &str) -> Result<(), String> {

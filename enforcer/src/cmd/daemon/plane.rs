@@ -1,0 +1,86 @@
+//! The daemon's [`BanPlane`]: the pinned XDP maps of `crate::xdp`.
+use super::bans::{Ban, BanPlane, JailStats, PlaneError, PlaneStats};
+use crate::{
+    control::IpNet,
+    xdp::{Dataplane, XdpError},
+};
+
+/// The XDP data plane as the ban book sees it.
+pub struct XdpPlane(pub Dataplane);
+
+fn plane_error(e: XdpError) -> PlaneError {
+    match e {
+        XdpError::MapFull { .. } => PlaneError::Full(e.to_string()),
+        XdpError::JailSlotsFull(_) | XdpError::BadJailName(_) | XdpError::JailIdOutOfRange(_) => {
+            PlaneError::BadJail(e.to_string())
+        }
+        other => PlaneError::Other(other.to_string()),
+    }
+}
+
+impl BanPlane for XdpPlane {
+    fn jail_id(&self, jail: &str) -> Result<u8, PlaneError> {
+        self.0.jail_id(jail).map_err(plane_error)
+    }
+
+    fn jails(&self) -> Result<Vec<(u8, String)>, PlaneError> {
+        self.0.jails().map_err(plane_error)
+    }
+
+    fn ban(&self, net: IpNet, jail: u8, expiry: Option<i64>) -> Result<(), PlaneError> {
+        self.0.ban(net, jail, expiry).map_err(plane_error)
+    }
+
+    fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError> {
+        self.0.unban(net, jail).map_err(plane_error)
+    }
+
+    fn unban_all_jails(&self, net: IpNet) -> Result<bool, PlaneError> {
+        self.0.unban_all_jails(net).map_err(plane_error)
+    }
+
+    fn clear(&self) -> Result<usize, PlaneError> {
+        self.0.clear().map_err(plane_error)
+    }
+
+    fn purge_expired(&self) -> Result<usize, PlaneError> {
+        self.0.purge_expired().map_err(plane_error)
+    }
+
+    fn list(&self) -> Result<Vec<Ban>, PlaneError> {
+        let entries = self.0.list().map_err(plane_error)?;
+        Ok(entries
+            .into_iter()
+            .flat_map(|e| {
+                e.jail_ids.into_iter().map(move |jail| Ban {
+                    net: e.net,
+                    jail,
+                    expiry: e.expiry,
+                })
+            })
+            .collect())
+    }
+
+    fn stats(&self) -> Result<PlaneStats, PlaneError> {
+        let s = self.0.stats().map_err(plane_error)?;
+        Ok(PlaneStats {
+            seen_packets: s.packets,
+            seen_bytes: s.bytes,
+            passed_packets: s.passed,
+            passed_bytes: s.passed_bytes,
+            dropped_packets: s.dropped,
+            dropped_bytes: s.dropped_bytes,
+            observed_packets: s.observed,
+            observed_bytes: s.observed_bytes,
+            jails: s
+                .jails
+                .into_iter()
+                .map(|j| JailStats {
+                    jail: j.name.unwrap_or_else(|| format!("#{}", j.id)),
+                    dropped_packets: j.dropped,
+                    observed_packets: j.observed,
+                })
+                .collect(),
+        })
+    }
+}
