@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's build, run and test entry points.
 //!
 //! One file per task: [`build_ebpf`] builds the XDP object and the enforcer
-//! binary that embeds it (`build-ebpf`, `build`); [`prereqs`] installs what building and testing need;
-//! [`run`] builds and runs the daemon; [`test`] runs every test as CI does.
+//! binary that embeds it (`build-ebpf`, `build`); [`prereqs`] installs what
+//! building and testing need; [`run`] builds and runs the daemon; [`test`]
+//! runs every test as CI does; [`bench`] measures against the alternatives.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
