@@ -594,6 +594,30 @@ fn per_jail_drop_counters() {
     let v4len = v4_packet(BANNED4, TCP, 22).len() as u64;
     let v6len = v6_packet(BANNED6, UDP, 25).len() as u64;
     assert_eq!(s.dropped_bytes, 5 * v4len + 2 * v6len);
+
+    // Releasing a jail lifts its bans, frees its id and its counters.
+    f.dp.ban(IpNet::host(BANNED6.into()), a, None).unwrap();
+    assert!(f.dp.release_jail("postfix").unwrap());
+    assert!(!f.dp.release_jail("postfix").unwrap());
+    let listed: Vec<String> =
+        f.dp.list()
+            .unwrap()
+            .iter()
+            .map(|b| b.net.to_string())
+            .collect();
+    assert_eq!(listed, vec!["198.18.0.66", "2001:db8::66"]);
+    assert_eq!(
+        f.run(&v6_packet(FRIEND6, UDP, 25)),
+        XDP_PASS,
+        "prefix ban lifted"
+    );
+    assert_eq!(f.jail("dovecot"), b, "the freed slot is reused");
+    let s = f.dp.stats().unwrap();
+    let dovecot = s.jails.iter().find(|x| x.id == b).unwrap();
+    assert_eq!(
+        (dovecot.name.as_deref(), dovecot.dropped),
+        (Some("dovecot"), 0)
+    );
 }
 
 #[test]

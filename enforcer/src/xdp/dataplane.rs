@@ -16,7 +16,7 @@ use std::{
 };
 
 use aya::maps::{
-    Array, HashMap, Map, MapData, MapError, MapInfo, PerCpuArray,
+    Array, HashMap, Map, MapData, MapError, MapInfo, PerCpuArray, PerCpuValues,
     lpm_trie::{Key, LpmTrie},
 };
 use common::{
@@ -259,6 +259,78 @@ impl Dataplane {
             .map_err(|e| XdpError::map(MAP_SCOPES, e))?;
         compile_into(&mut m)?;
         Ok(id as u8)
+    }
+
+    /// Frees jail `jail`'s slot (a jail gone from the configuration): lifts
+    /// its bans (entries banned only by it are deleted), resets its scope
+    /// and zeroes its counters, so a new jail can take the id. False if no
+    /// jail had that name.
+    pub fn release_jail(&self, jail: &str) -> Result<bool, XdpError> {
+        let Some(id) = self
+            .jails()?
+            .into_iter()
+            .find(|(_, n)| n == jail)
+            .map(|(id, _)| id)
+        else {
+            return Ok(false);
+        };
+        let bit = 1u64 << id;
+        let mut m = self.lock();
+        let m = &mut *m;
+        let keys: Vec<V4Key> = collect(m.bans4.iter(), MAP_BANS_V4, |(k, v)| {
+            (v.jails & bit != 0).then_some(*k)
+        })?;
+        for k in keys {
+            hash_unban(&mut m.bans4, &k, bit, MAP_BANS_V4)?;
+        }
+        let keys: Vec<V6Key> = collect(m.bans6.iter(), MAP_BANS_V6, |(k, v)| {
+            (v.jails & bit != 0).then_some(*k)
+        })?;
+        for k in keys {
+            hash_unban(&mut m.bans6, &k, bit, MAP_BANS_V6)?;
+        }
+        let keys: Vec<Key<V4Key>> = collect(m.pfx4.iter(), MAP_PREFIX_V4, |(k, v)| {
+            (v.jails & bit != 0).then_some(*k)
+        })?;
+        for k in keys {
+            lpm_unban(&mut m.pfx4, &k, bit, MAP_PREFIX_V4)?;
+        }
+        let keys: Vec<Key<V6Key>> = collect(m.pfx6.iter(), MAP_PREFIX_V6, |(k, v)| {
+            (v.jails & bit != 0).then_some(*k)
+        })?;
+        for k in keys {
+            lpm_unban(&mut m.pfx6, &k, bit, MAP_PREFIX_V6)?;
+        }
+        m.jails
+            .set(id.into(), JailName::default(), 0)
+            .map_err(|e| XdpError::map(MAP_JAIL_NAMES, e))?;
+        m.scopes
+            .set(id.into(), common::JailScope::default(), 0)
+            .map_err(|e| XdpError::map(MAP_SCOPES, e))?;
+        compile_into(m)?;
+        // Zero its counters (the kernel may add a packet or two meanwhile).
+        let per_cpu = m
+            .counters
+            .get(&0, 0)
+            .map_err(|e| XdpError::map(MAP_COUNTERS, e))?;
+        let zeroed: Vec<Counters> = per_cpu
+            .iter()
+            .map(|c| {
+                let mut c = *c;
+                c.jail_drops[id as usize] = 0;
+                c.jail_observed[id as usize] = 0;
+                c
+            })
+            .collect();
+        let values = PerCpuValues::try_from(zeroed).map_err(|e| XdpError::Io {
+            what: "per-CPU counters",
+            path: self.dir.join(MAP_COUNTERS),
+            source: e,
+        })?;
+        m.counters
+            .set(0, values, 0)
+            .map_err(|e| XdpError::map(MAP_COUNTERS, e))?;
+        Ok(true)
     }
 
     /// Every allocated jail slot: (id, name).

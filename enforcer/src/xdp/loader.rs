@@ -199,14 +199,26 @@ impl Program {
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN` (no
     /// interface involved) and returns its XDP action (1 drop, 2 pass).
     pub fn test_run(&mut self, packet: &[u8]) -> Result<u32, XdpError> {
+        self.test_run_repeat(packet, 1).map(|(action, _)| action)
+    }
+
+    /// Runs the program `repeat` times on `packet` in the kernel; returns
+    /// the action and the kernel's mean time per run (for benchmarks).
+    /// Counters count every run.
+    pub fn test_run_repeat(
+        &mut self,
+        packet: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, std::time::Duration), XdpError> {
         use aya::programs::{TestRun as _, TestRunOptions};
         let opts = TestRunOptions {
             data_in: Some(packet),
+            repeat,
             ..Default::default()
         };
         self.xdp()
             .test_run(opts)
-            .map(|r| r.return_value)
+            .map(|r| (r.return_value, r.duration))
             .map_err(|e| XdpError::Program {
                 what: "BPF_PROG_TEST_RUN",
                 source: Box::new(e),
