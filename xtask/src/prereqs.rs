@@ -19,6 +19,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssh-server",
     "sshpass",
     "iputils-ping",
+    "systemd-journal-remote", // source::journal tests write journal files with it
+    "fail2ban",               // store tests create and read databases with fail2ban's own module
 ];
 
 /// Debian packages the build needs: LLVM for bpf-linker.
