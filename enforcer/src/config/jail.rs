@@ -116,12 +116,21 @@ pub fn jail_names(store: &Store) -> Vec<String> {
         .collect()
 }
 
+/// Whether any value of a jail tree refers to `%(known/...)s`: only then
+/// must each jail's filter be resolved before the jail's own options.
+pub fn uses_known(store: &Store) -> bool {
+    let has = |v: &Val| v.text.contains("%(known/");
+    store.defaults.values().any(has) || store.sections.iter().any(|s| s.opts.values().any(has))
+}
+
 /// Resolves jail `name`; None when it is not enabled (and not forced).
+/// `known_refs` is [`uses_known`] of the store.
 pub fn resolve_jail(
     loader: &Loader,
     store: &Store,
     name: &str,
     force_enable: bool,
+    known_refs: bool,
 ) -> Result<Option<ResolvedJail>, ConfigError> {
     let section = store
         .section(name)
@@ -150,8 +159,6 @@ pub fn resolve_jail(
     let mut filter_reader = None;
     let mut overlay = BTreeMap::new();
     let mut filter_name = String::new();
-    let mut filter_all = BTreeMap::new();
-    let mut filter_locs = BTreeMap::new();
     if !filter_val.text.trim().is_empty() {
         let (fname, params) = extract_options(&filter_val.text)
             .map_err(|m| ConfigError::option(&filter_val.loc, name, "filter", m))?;
@@ -191,12 +198,15 @@ pub fn resolve_jail(
             );
         }
         let opts = r.get_options(&first, FILTER_OPTS, true)?;
-        filter_all = r.combined(&opts, &[])?;
-        filter_locs = r.locs(&opts);
-        let floc = Loc::file(&r.source());
-        for (k, v) in &filter_all {
-            if !k.starts_with("known/") {
-                overlay.insert(format!("known/{k}"), Val::literal(v.clone(), floc.clone()));
+        // The filter's options as the jail's `known/...` (fail2ban always
+        // does this; it only matters when something refers to them).
+        if known_refs {
+            let all = r.combined(&opts, &[])?;
+            let floc = Loc::file(&r.source());
+            for (k, v) in &all {
+                if !k.starts_with("known/") {
+                    overlay.insert(format!("known/{k}"), Val::literal(v.clone(), floc.clone()));
+                }
             }
         }
         reader = Some(r);
@@ -228,9 +238,20 @@ pub fn resolve_jail(
 
     let filter = match reader.as_mut() {
         Some(r) => {
-            let fopts = r.get_options(&opts, FILTER_OPTS, false)?;
-            let sent = r.combined(&fopts, &[])?;
-            filter_locs.extend(r.locs(&fopts));
+            // fail2ban reads only the options the jail does not set; reading
+            // every [Definition] option too (for FilterDef::options) gives
+            // the same values for those, which are what is sent.
+            let fopts = r.get_options(&opts, FILTER_OPTS, true)?;
+            let filter_all = r.combined(&fopts, &[])?;
+            let filter_locs = r.locs(&fopts);
+            let sent = filter_all
+                .iter()
+                .filter(|(k, _)| {
+                    let k = k.as_str();
+                    r.init.contains_key(k) || (FILTER_OPTS.contains(&k) && !r.vars.contains_key(k))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             Some(ResolvedFilter {
                 locs: filter_locs,
                 name: filter_name,

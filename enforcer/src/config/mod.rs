@@ -119,8 +119,9 @@ fn resolve(
     };
     jail::add_static_defaults(&mut jstore, dir);
     let mut jails = Vec::new();
+    let known_refs = jail::uses_known(&jstore);
     for name in jail::jail_names(&jstore) {
-        match jail::resolve_jail(&loader, &jstore, &name, opts.force_enable) {
+        match jail::resolve_jail(&loader, &jstore, &name, opts.force_enable, known_refs) {
             Ok(Some(j)) => jails.push(j),
             Ok(None) => {}
             Err(e) => errs.push(e),

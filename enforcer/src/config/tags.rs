@@ -236,14 +236,16 @@ pub fn substitute_recursive_tags(
                 pos = start;
             }
             let has_lt = value.contains('<');
-            if changed && tags[tag] != value {
+            if changed {
                 if find_tag(&value, 0).is_some() {
                     again = true;
                 }
                 tags.insert(tag.clone(), value);
             }
             counts.insert(tag.clone(), rplc);
-            if !has_lt {
+            // Nothing replaced: every tag left is unknown or ignored, and
+            // stays so (values only change when their own key is scanned).
+            if !has_lt || !changed {
                 done.insert(tag.clone());
             }
         }
