@@ -134,7 +134,6 @@ impl Server {
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             conns.abort_all();
         }
-        self.remove_socket();
     }
 
     fn remove_socket(&self) {
@@ -142,6 +141,14 @@ impl Server {
         if ours {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// The socket file goes with the server, served or not (a daemon that fails
+/// to load XDP after binding leaves nothing behind).
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.remove_socket();
     }
 }
 
