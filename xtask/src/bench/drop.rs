@@ -240,7 +240,12 @@ pub fn run(args: &DropArgs, enforcer: Option<&Path>) -> Result<Value> {
             }
             let friend = measure(&topo, FRIEND_ADDR, args.secs, None)?;
             let banned = measure(&topo, BANNED_ADDR, args.secs, None)?;
-            let removed = peers::remove(peer, &topo.dst);
+            let removed = peers::remove(
+                peer,
+                &topo.dst,
+                Duration::from_secs(args.load_cap_secs),
+                &tmp,
+            )?;
             let load = json!({ "how": "one restore/-f call", "loaded": n, "secs": loaded.secs,
                 "finished": true, "unban_all_secs": removed });
             rows.push(row(peer.name(), n, load, &friend, &banned));

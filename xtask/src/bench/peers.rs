@@ -151,43 +151,60 @@ pub fn load(
         loaded.secs = start.elapsed().as_secs_f64();
     }
     if !loaded.finished {
-        remove(peer, ns);
+        // An unfinished restore committed nothing; drop whatever exists.
+        let _ = remove(peer, ns, cap, tmp);
     }
     Ok(loaded)
 }
 
 /// Removes a peer's table from `ns`, timing it (the "unban all" cost).
-pub fn remove(peer: Netfilter, ns: &str) -> f64 {
+/// The ip6tables peers flush the filter table with one `ip6tables-restore`
+/// (one transaction: deleting rules one by one from a 1M-rule chain takes
+/// many minutes with iptables-nft); capped at `cap`.
+pub fn remove(peer: Netfilter, ns: &str, cap: Duration, tmp: &Path) -> Result<f64> {
     let start = Instant::now();
-    let q = |args: &[&str]| {
-        let mut full = vec!["netns", "exec", ns];
-        full.extend_from_slice(args);
-        let _ = run("ip", &full);
+    let flush = || -> Result<()> {
+        let file = tmp.join("flush.rules");
+        std::fs::write(
+            &file,
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
+        )?;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "ip6tables-restore"]);
+        let out = run_capped_with_stdin(cmd, &file, cap)?;
+        let _ = std::fs::remove_file(&file);
+        if let Capped::TimedOut(d) = out {
+            anyhow::bail!(
+                "flushing the filter table did not finish in {:.0} s",
+                d.as_secs_f64()
+            );
+        }
+        Ok(())
     };
     match peer {
-        Netfilter::IptablesChain => {
-            q(&["ip6tables", "-D", "INPUT", "-p", "udp", "-j", "f2b-bench"]);
-            q(&["ip6tables", "-F", "f2b-bench"]);
-            q(&["ip6tables", "-X", "f2b-bench"]);
-        }
+        Netfilter::IptablesChain => flush()?,
         Netfilter::Ipset => {
-            q(&[
-                "ip6tables",
-                "-D",
-                "INPUT",
-                "-p",
-                "udp",
-                "-m",
-                "set",
-                "--match-set",
-                "f2b-bench",
-                "src",
-                "-j",
-                "DROP",
-            ]);
-            q(&["ipset", "destroy", "f2b-bench"]);
+            flush()?;
+            run(
+                "ip",
+                &["netns", "exec", ns, "ipset", "destroy", "f2b-bench"],
+            )?;
         }
-        Netfilter::Nftables => q(&["nft", "delete", "table", "inet", "f2b-bench"]),
+        Netfilter::Nftables => {
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    ns,
+                    "nft",
+                    "delete",
+                    "table",
+                    "inet",
+                    "f2b-bench",
+                ],
+            )?;
+        }
     }
-    start.elapsed().as_secs_f64()
+    Ok(start.elapsed().as_secs_f64())
 }
