@@ -1,0 +1,469 @@
+//! Owns the date detector: the list of date templates a filter tries on
+//! each line (fail2ban's defaults with their line-anchored forms, or the
+//! filter's `datepattern` lines: strptime patterns, `{^LN-BEG}`, `{DATE}`,
+//! `EPOCH`/`LEPOCH`, `TAI64N`, `{NONE}`, `{UNB}`), tried the way fail2ban's
+//! `DateDetector.matchTime` does: last template first within its last
+//! boundaries, then all, templates bubbling up by hits.
+pub mod strptime;
+pub mod template;
+
+use std::sync::{Arc, OnceLock};
+
+use template::{DateMatch, LINE_BEGIN, LINE_END, Template};
+
+use crate::filter::translate::Caps;
+
+/// A bad `datepattern` or time zone.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DateError(pub String);
+
+/// fail2ban's default date patterns, in its order.
+const DEFAULT_TEMPLATES: [&str; 17] = [
+    r"%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?",
+    r"(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
+    r"(?:%a )?%b %d %ExY %k:%M:%S(?:\.%f)?",
+    r"%d(?P<_sep>[-/])%m(?P=_sep)(?:%ExY|%Exy) %k:%M:%S",
+    r"%d(?P<_sep>[-/])%b(?P=_sep)%ExY[ :]?%H:%M:%S(?:\.%f)?(?: %z)?",
+    r"%m/%d/%ExY:%H:%M:%S",
+    r"%m-%d-%ExY %k:%M:%S(?:\.%f)?",
+    r"EPOCH",
+    r"{^LN-BEG}%H:%M:%S",
+    r"^<%m/%d/%Exy@%H:%M:%S>",
+    r"%Exy%Exm%Exd  ?%H:%M:%S",
+    r"%b %d, %ExY %I:%M:%S %p",
+    r"^%b-%d-%Exy %k:%M:%S",
+    r"%ExY%Exm%Exd(?:T|  ?)%ExH%ExM%ExS(?:[.,]%f)?(?:\s*%z)?",
+    r"(?:%Z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
+    r"(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
+    r"TAI64N",
+];
+
+struct Defaults {
+    /// The 17 defaults as written.
+    plain: Vec<Arc<Template>>,
+    /// Anchored forms (weight 100) first, then the plain ones.
+    all: Vec<Arc<Template>>,
+}
+
+fn defaults() -> &'static Defaults {
+    static D: OnceLock<Defaults> = OnceLock::new();
+    D.get_or_init(|| {
+        let plain: Vec<Arc<Template>> = DEFAULT_TEMPLATES
+            .iter()
+            .map(|p| Arc::new(Template::from_pattern(p).expect("default date template")))
+            .collect();
+        let mut anchored = Vec::new();
+        for t in &plain {
+            if !t.name.starts_with("{^LN-BEG}") && !t.name.starts_with('^') {
+                let mut a = t.anchored().expect("anchored default template");
+                if a.name != t.name {
+                    a.weight = 100.0;
+                    anchored.push(Arc::new(a));
+                }
+            }
+        }
+        let mut all = anchored;
+        all.extend(plain.iter().cloned());
+        Defaults { plain, all }
+    })
+}
+
+struct Slot {
+    t: Arc<Template>,
+    hits: u64,
+    /// Successful searches of the template itself (fail2ban's template.hits).
+    tpl_hits: u64,
+    last_used: f64,
+    distance: usize,
+}
+
+impl Slot {
+    fn new(t: Arc<Template>) -> Slot {
+        Slot {
+            t,
+            hits: 0,
+            tpl_hits: 0,
+            last_used: 0.0,
+            distance: 0x7fff_ffff,
+        }
+    }
+    fn weight(&self) -> f64 {
+        self.hits as f64 * self.t.weight / self.distance.max(1) as f64
+    }
+}
+
+/// A found date: where its text is in the line and which template found it.
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    pub m: DateMatch,
+    /// Index of the template in [`DateDetector::templates`] order at match time.
+    pub template: usize,
+}
+
+/// The per-filter date detector.
+pub struct DateDetector {
+    slots: Vec<Slot>,
+    names: std::collections::HashSet<String>,
+    last_pos: (usize, Option<char>, Option<char>),
+    last_end: (usize, Option<char>, Option<char>),
+    last_idx: usize,
+    first_unused: usize,
+    /// Minutes east of UTC for stamps without a zone (`logtimezone`).
+    pub default_tz: Option<i32>,
+    caps: Caps,
+    /// Captures of the last successful match (for [`DateDetector::get_time`]).
+    best_caps: Caps,
+}
+
+fn wall_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn char_before(s: &str, i: usize) -> Option<char> {
+    s.get(..i).and_then(|p| p.chars().next_back())
+}
+fn char_at(s: &str, i: usize) -> Option<char> {
+    s.get(i..).and_then(|p| p.chars().next())
+}
+
+impl DateDetector {
+    /// A detector with fail2ban's default templates.
+    pub fn with_defaults() -> DateDetector {
+        let mut d = Self::empty();
+        d.add_defaults(None, None).expect("defaults");
+        d
+    }
+
+    fn empty() -> DateDetector {
+        DateDetector {
+            slots: Vec::new(),
+            names: Default::default(),
+            last_pos: (1, None, None),
+            last_end: (0x7fff_ffff, None, None),
+            last_idx: 0x7fff_ffff,
+            first_unused: 0,
+            default_tz: None,
+            caps: Caps::default(),
+            best_caps: Caps::default(),
+        }
+    }
+
+    /// A detector for a filter's `datepattern` (one pattern per line).
+    pub fn from_datepattern(dp: &str) -> Result<DateDetector, DateError> {
+        let mut d = Self::empty();
+        for p in dp.split('\n').map(str::trim).filter(|p| !p.is_empty()) {
+            d.append(p)?;
+        }
+        Ok(d)
+    }
+
+    fn push(&mut self, t: Arc<Template>, ignore_dup: bool) -> Result<(), DateError> {
+        if !self.names.insert(t.name.clone()) {
+            if ignore_dup {
+                return Ok(());
+            }
+            return Err(DateError(format!(
+                "there is already a date template named {}",
+                t.name
+            )));
+        }
+        self.slots.push(Slot::new(t));
+        Ok(())
+    }
+
+    fn append(&mut self, pattern: &str) -> Result<(), DateError> {
+        let key = if pattern.contains('%') {
+            pattern.to_string()
+        } else {
+            pattern.to_uppercase()
+        };
+        if key == "{^LN-BEG}" || key == "{DEFAULT}" {
+            return self.add_defaults(Some(key == "{^LN-BEG}"), None);
+        }
+        if key.contains("{DATE}") {
+            return self.add_defaults(None, Some(pattern));
+        }
+        let t = if key == "{NONE}" {
+            let mut t = Template::from_pattern("{UNB}^")?;
+            t.name = "{NONE}".into();
+            t
+        } else {
+            Template::from_pattern(pattern)?
+        };
+        self.push(Arc::new(t), false)
+    }
+
+    fn add_defaults(
+        &mut self,
+        line_begin_only: Option<bool>,
+        pre_match: Option<&str>,
+    ) -> Result<(), DateError> {
+        let ignore_dup = !self.slots.is_empty();
+        let d = defaults();
+        let list = if pre_match.is_some() {
+            &d.plain
+        } else {
+            &d.all
+        };
+        for t in list {
+            if line_begin_only == Some(true) && t.flags & LINE_BEGIN == 0 {
+                continue;
+            }
+            let t = match pre_match {
+                Some(pm) => {
+                    Arc::new(t.wrapped(|s| replace_date(pm, &template::unbound_pattern(s)))?)
+                }
+                None => t.clone(),
+            };
+            self.push(t, ignore_dup)?;
+        }
+        Ok(())
+    }
+
+    /// Names of the templates and their hits, in current order.
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        self.slots
+            .iter()
+            .map(|s| (s.t.name.clone(), s.hits))
+            .collect()
+    }
+
+    /// fail2ban's `matchTime`: finds the date in `line`.
+    pub fn match_time(&mut self, line: &str) -> Option<Found> {
+        if self.slots.is_empty() {
+            self.add_defaults(None, None).ok()?;
+        }
+        let mut caps = std::mem::take(&mut self.caps);
+        let r = self.match_inner(line, &mut caps);
+        self.caps = caps;
+        r
+    }
+
+    fn try_slot(
+        &mut self,
+        i: usize,
+        line: &str,
+        pos: usize,
+        end: usize,
+        caps: &mut Caps,
+    ) -> Option<DateMatch> {
+        let m = self.slots[i].t.match_date(line, pos, end, caps);
+        if m.is_some() {
+            self.slots[i].tpl_hits += 1;
+        }
+        m
+    }
+
+    fn match_inner(&mut self, line: &str, caps: &mut Caps) -> Option<Found> {
+        let n = self.slots.len();
+        let mut found: Option<(DateMatch, usize, Caps)> = None;
+        let mut ignore_by_search = usize::MAX;
+        let mut matched: Option<(DateMatch, usize)> = None;
+        let i = self.last_idx;
+        if i < n {
+            let flags = self.slots[i].t.flags;
+            let m = if flags & (LINE_BEGIN | LINE_END) != 0 {
+                ignore_by_search = i;
+                self.try_slot(i, line, 0, line.len(), caps)
+            } else {
+                let (d, e) = (self.last_pos.0, self.last_end.0);
+                let ok_bounds = d <= line.len()
+                    && e <= line.len()
+                    && d <= e
+                    && line.is_char_boundary(d)
+                    && line.is_char_boundary(e)
+                    && (char_before(line, d) == self.last_pos.1
+                        || (char_at(line, d) == self.last_pos.2
+                            && !self.last_pos.2.is_some_and(char::is_alphanumeric)))
+                    && (char_at(line, e) == self.last_end.2
+                        || (char_before(line, e) == self.last_end.1
+                            && !self.last_end.1.is_some_and(char::is_alphanumeric)));
+                if ok_bounds {
+                    self.try_slot(i, line, d, e, caps)
+                } else {
+                    ignore_by_search = i;
+                    self.try_slot(i, line, 0, line.len(), caps)
+                }
+            };
+            if let Some(m) = m {
+                if n == 1
+                    || flags & (LINE_BEGIN | LINE_END) != 0
+                    || (m.start == self.last_pos.0 && m.end == self.last_end.0)
+                {
+                    matched = Some((m, i));
+                } else {
+                    found = Some((m, i, caps.clone()));
+                }
+            }
+        }
+        if matched.is_none() {
+            let mut i = 0;
+            while i < n {
+                if i == ignore_by_search {
+                    i += 1;
+                    continue;
+                }
+                if let Some(m) = self.try_slot(i, line, 0, line.len(), caps) {
+                    let distance = m.start;
+                    if i + 1 >= n || self.slots[i].t.flags & (LINE_BEGIN | LINE_END) != 0 {
+                        matched = Some((m, i));
+                        break;
+                    }
+                    if distance == 0 && self.slots[i].hits > 0 && self.slots[i + 1].tpl_hits == 0 {
+                        matched = Some((m, i));
+                        break;
+                    }
+                    if distance > self.slots[i].distance || distance > self.last_pos.0 {
+                        if found.as_ref().is_none_or(|f| distance < f.0.start) {
+                            found = Some((m, i, caps.clone()));
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    matched = Some((m, i));
+                    break;
+                }
+                i += 1;
+            }
+            if matched.is_none()
+                && let Some((m, i, c)) = found
+            {
+                *caps = c;
+                matched = Some((m, i));
+            }
+        }
+        let (m, mut i) = matched?;
+        let s = &mut self.slots[i];
+        s.hits += 1;
+        s.last_used = wall_now();
+        s.distance = m.start;
+        if self.first_unused == i {
+            self.first_unused += 1;
+        }
+        self.last_pos = (m.start, char_before(line, m.start), char_at(line, m.start));
+        self.last_end = (m.end, char_before(line, m.end), char_at(line, m.end));
+        if i != 0 && i != self.last_idx {
+            i = self.reorder(i);
+        }
+        self.last_idx = i;
+        self.best_caps.clone_from(caps);
+        Some(Found { m, template: i })
+    }
+
+    fn reorder(&mut self, num: usize) -> usize {
+        let untime = self.slots[num].last_used - 300.0;
+        let weight = self.slots[num].weight();
+        let mut pos = if self.first_unused < num {
+            self.first_unused
+        } else {
+            num / 2
+        };
+        let moveable = |slots: &[Slot], pos: usize| {
+            weight > slots[pos].weight() || untime > slots[pos].last_used
+        };
+        if !moveable(&self.slots, pos) {
+            if pos == num - 1 {
+                return num;
+            }
+            pos = num - 1;
+            if !moveable(&self.slots, pos) {
+                return num;
+            }
+        }
+        let s = self.slots.remove(num);
+        self.slots.insert(pos, s);
+        while self.first_unused < self.slots.len() && self.slots[self.first_unused].hits > 0 {
+            self.first_unused += 1;
+        }
+        pos
+    }
+
+    /// The time of the date last found by [`Self::match_time`] in `line`.
+    pub fn get_time(&self, line: &str, found: &Found, now: f64) -> Option<f64> {
+        let t = &self.slots.get(found.template)?.t;
+        t.get_date(line, &self.best_caps, now, self.default_tz)
+    }
+}
+
+fn replace_date(pre_match: &str, with: &str) -> String {
+    // Case-insensitive `{DATE}` not preceded by a backslash.
+    let mut out = String::new();
+    let mut rest = pre_match;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        match lower.find("{date}") {
+            Some(p) if p == 0 || !rest[..p].ends_with('\\') => {
+                out.push_str(&rest[..p]);
+                out.push_str(with);
+                rest = &rest[p + 6..];
+            }
+            Some(p) => {
+                out.push_str(&rest[..p + 6]);
+                rest = &rest[p + 6..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(d: &mut DateDetector, line: &str) -> Option<String> {
+        d.match_time(line)
+            .map(|f| line[f.m.dstart..f.m.dend].to_string())
+    }
+
+    #[test]
+    fn defaults_find_common_stamps() {
+        let mut d = DateDetector::with_defaults();
+        assert_eq!(
+            text(&mut d, "Aug 14 11:59:59 host sshd[1]: x").as_deref(),
+            Some("Aug 14 11:59:59")
+        );
+        assert_eq!(
+            text(&mut d, "2005-08-14 11:59:59 x").as_deref(),
+            Some("2005-08-14 11:59:59")
+        );
+        assert_eq!(
+            text(&mut d, "1.2.3.4 - - [14/Aug/2005:11:59:59 +0200] \"GET /\"").as_deref(),
+            Some("14/Aug/2005:11:59:59 +0200")
+        );
+        assert_eq!(text(&mut d, "no date here"), None);
+    }
+
+    #[test]
+    fn line_begin_only_and_none() {
+        let mut d = DateDetector::from_datepattern("{^LN-BEG}").unwrap();
+        assert_eq!(text(&mut d, "x Aug 14 11:59:59 y"), None);
+        assert_eq!(
+            text(&mut d, "Aug 14 11:59:59 y").as_deref(),
+            Some("Aug 14 11:59:59")
+        );
+        let mut d = DateDetector::from_datepattern("{NONE}").unwrap();
+        let f = d.match_time("Aug 14 11:59:59 y").unwrap();
+        assert_eq!(f.m.dstart, f.m.dend);
+    }
+
+    #[test]
+    fn date_placeholder_and_custom_pattern() {
+        let mut d = DateDetector::from_datepattern(r"^\s*{DATE}\s+\[").unwrap();
+        // As in fail2ban, the whole pre-match is the date text (cut from the line).
+        assert_eq!(
+            text(&mut d, "  2005-08-14 11:59:59 [x]").as_deref(),
+            Some("  2005-08-14 11:59:59 [")
+        );
+        let mut d = DateDetector::from_datepattern("%d.%m.%Y %H:%M").unwrap();
+        let line = "x 14.08.2005 10:00 y";
+        let f = d.match_time(line).unwrap();
+        d.default_tz = Some(0);
+        assert_eq!(d.get_time(line, &f, 1_124_013_600.0), Some(1_124_013_600.0));
+    }
+}

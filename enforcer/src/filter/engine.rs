@@ -1,0 +1,621 @@
+//! Owns [`Filter`]: a compiled filter and its matching pipeline, a port of
+//! fail2ban's `Filter.processLine` / `findFailure`: the date detector splits
+//! the line, the last `maxlines` lines are buffered, prefregex must match
+//! and its F-CONTENT replaces the buffer, failregexes are tried in order
+//! (first match wins unless `check_all`), ignoreregex vetoes, F-MLFID
+//! merges lines, and the failure id comes from F-ID / ip4 / ip6 / dns.
+//!
+//! The fast path: when a line contains none of the literals a failregex
+//! needs, that regex is not run; when no regex can match (and `maxlines`
+//! is 1) the line costs the date match and one Aho-Corasick scan.
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::date::DateDetector;
+use super::date::strptime::zone_offset;
+use super::dns::Resolver;
+use super::multiline::{FailData, MlfidCache, TLine, buffer_text, merge, split_matched};
+use super::prefilter::{Prefilter, required_literals};
+use super::tags::{self, Complex};
+use super::translate::{self, Caps, Pattern};
+use super::{Failure, FilterError, FilterOptions, UseDns};
+
+/// What a filter is built from (the config's `FilterDef` maps onto it).
+#[derive(Debug, Clone, Default)]
+pub struct FilterParts {
+    pub name: String,
+    pub prefregex: Option<String>,
+    pub failregex: Vec<String>,
+    pub ignoreregex: Vec<String>,
+    pub maxlines: usize,
+    pub datepattern: Option<String>,
+}
+
+/// Counters for `enforcer regex`.
+#[derive(Debug, Clone, Default)]
+pub struct RegexStats {
+    pub fail_hits: Vec<u64>,
+    pub ignore_hits: Vec<u64>,
+}
+
+#[derive(Debug)]
+struct Rx {
+    pat: Pattern,
+    caps: Caps,
+    complex: Vec<Complex>,
+    skiplines: Vec<usize>,
+}
+
+impl Rx {
+    fn new(py: &str, use_dns: bool, what: &'static str, index: usize) -> Result<Rx, FilterError> {
+        let expanded = tags::expand(py, use_dns);
+        let pat = Pattern::new(&expanded).map_err(|source| FilterError::Regex {
+            what,
+            index,
+            source,
+        })?;
+        let complex = tags::complex_groups(pat.names.iter().flatten().map(String::as_str));
+        let skiplines = pat
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.as_deref().is_some_and(|n| n.starts_with("skiplines")))
+            .map(|(i, _)| i)
+            .collect();
+        let caps = pat.caps();
+        Ok(Rx {
+            pat,
+            caps,
+            complex,
+            skiplines,
+        })
+    }
+
+    fn search(&mut self, hay: &str) -> bool {
+        self.pat.captures(hay, &mut self.caps)
+    }
+
+    fn span(&self) -> (usize, usize) {
+        self.caps.get(0).unwrap_or((0, 0))
+    }
+
+    /// Named groups of the last match (fail2ban's `getGroups` with alt/tuple merging).
+    fn groups(&self, hay: &str) -> FailData {
+        let mut f = FailData::default();
+        for (i, n) in self.pat.names.iter().enumerate() {
+            if let (Some(n), Some((s, e))) = (n, self.caps.get(i)) {
+                f.g.insert(n.clone(), hay[s..e].to_string());
+            }
+        }
+        for c in &self.complex {
+            match c {
+                Complex::Alt { group, target } => {
+                    if let Some(v) = f.g.get(group).filter(|v| !v.is_empty()).cloned()
+                        && !f.truthy(target)
+                    {
+                        f.g.insert(target.clone(), v);
+                    }
+                }
+                Complex::Tuple { group, target } => {
+                    let v = f.g.get(group).cloned().unwrap_or_default();
+                    let t = f.g.get(target).cloned().unwrap_or_default();
+                    f.g.insert(target.clone(), format!("{t}\t{v}"));
+                }
+            }
+        }
+        f
+    }
+
+    fn skipped(&self, hay: &str) -> Vec<String> {
+        let mut s = String::new();
+        for &g in &self.skiplines {
+            if let Some((a, b)) = self.caps.get(g) {
+                s.push_str(&hay[a..b]);
+            }
+        }
+        s.lines().map(str::to_string).collect()
+    }
+
+    fn has_id_group(&self) -> bool {
+        ["fid", "ip4", "ip6", "dns", "mlfid"]
+            .iter()
+            .any(|g| self.pat.has_group(g))
+    }
+}
+
+/// How the current line was split around its date.
+enum Split {
+    Parts(usize, usize),
+    LastDate,
+    Whole,
+}
+
+/// A compiled filter with its run-time state (buffer, F-MLFID cache, dates).
+pub struct Filter {
+    pub name: String,
+    pref: Option<Rx>,
+    fail: Vec<Rx>,
+    ignore: Vec<Rx>,
+    maxlines: usize,
+    dd: DateDetector,
+    opts: FilterOptions,
+    prefilter: Prefilter,
+    pref_filter: Option<Prefilter>,
+    cand: Vec<bool>,
+    buffer: Vec<TLine>,
+    cache: MlfidCache,
+    last_date: Option<f64>,
+    last_time_text: String,
+    resolver: Option<Resolver>,
+    dns_warned: bool,
+    pub stats: RegexStats,
+    /// Whether an ignoreregex vetoed the last line.
+    pub last_ignored: bool,
+}
+
+impl Filter {
+    /// Compiles a filter from its parts.
+    pub fn from_parts(p: &FilterParts, opts: &FilterOptions) -> Result<Filter, FilterError> {
+        let use_dns = opts.usedns != UseDns::No;
+        let pref = match p.prefregex.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(r) => Some(Rx::new(r, use_dns, "prefregex", 0)?),
+            None => None,
+        };
+        let mut fail = Vec::new();
+        for (i, r) in p.failregex.iter().enumerate() {
+            if r.trim().is_empty() {
+                return Err(FilterError::Empty(i));
+            }
+            let rx = Rx::new(r, use_dns, "failregex", i)?;
+            if !rx.has_id_group() && !pref.as_ref().is_some_and(Rx::has_id_group) {
+                return Err(FilterError::NoFailureId {
+                    index: i,
+                    regex: r.clone(),
+                });
+            }
+            fail.push(rx);
+        }
+        let mut ignore = Vec::new();
+        for (i, r) in p
+            .ignoreregex
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.trim().is_empty())
+        {
+            ignore.push(Rx::new(r, use_dns, "ignoreregex", i)?);
+        }
+        let lits = |rx: &Rx| {
+            let t = translate::translate(&tags::expand(&rx.pat.source, use_dns));
+            required_literals(&t.pattern)
+        };
+        let prefilter = Prefilter::new(&fail.iter().map(lits).collect::<Vec<_>>());
+        let pref_filter = pref
+            .as_ref()
+            .map(|r| Prefilter::new(&[lits(r)]))
+            .filter(|p| !p.is_trivial());
+        let mut dd = match p.datepattern.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(dp) => DateDetector::from_datepattern(dp)?,
+            None => DateDetector::with_defaults(),
+        };
+        if let Some(tz) = &opts.logtimezone {
+            dd.default_tz = Some(zone_offset(tz)?);
+        }
+        let stats = RegexStats {
+            fail_hits: vec![0; fail.len()],
+            ignore_hits: vec![0; ignore.len()],
+        };
+        Ok(Filter {
+            name: p.name.clone(),
+            pref,
+            fail,
+            ignore,
+            maxlines: p.maxlines.max(1),
+            dd,
+            opts: opts.clone(),
+            prefilter,
+            pref_filter,
+            cand: Vec::new(),
+            buffer: Vec::new(),
+            cache: MlfidCache::new(opts.mlfid_cache),
+            last_date: None,
+            last_time_text: String::new(),
+            resolver: (opts.usedns == UseDns::Yes && !opts.raw_host).then(Resolver::default),
+            dns_warned: false,
+            stats,
+            last_ignored: false,
+        })
+    }
+
+    /// Number of failregexes.
+    pub fn failregex_count(&self) -> usize {
+        self.fail.len()
+    }
+
+    /// The failregexes (Python source, tags expanded) and whether each runs on fancy-regex.
+    pub fn failregex_info(&self) -> Vec<(String, bool)> {
+        self.fail
+            .iter()
+            .map(|r| (r.pat.source.clone(), r.pat.is_fancy()))
+            .collect()
+    }
+
+    /// Whether prefregex runs on fancy-regex.
+    pub fn prefregex_fancy(&self) -> bool {
+        self.pref.as_ref().is_some_and(|r| r.pat.is_fancy())
+    }
+
+    /// Date templates by name with their hits.
+    pub fn date_stats(&self) -> Vec<(String, u64)> {
+        self.dd.stats()
+    }
+
+    fn now(&self) -> f64 {
+        self.opts.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0)
+        })
+    }
+
+    /// Feed one raw log line (bytes, no trailing newline); returns failures found.
+    pub fn process_line(&mut self, line: &[u8], out: &mut Vec<Failure>) {
+        let line = strip_eol(line);
+        let text = String::from_utf8_lossy(line);
+        self.last_ignored = false;
+        let now = self.now();
+        let mut date = None;
+        let mut split = Split::Whole;
+        if let Some(f) = self.dd.match_time(&text) {
+            let (s, e) = (f.m.dstart, f.m.dend);
+            split = Split::Parts(s, e);
+            if s < e {
+                date = self.dd.get_time(&text, &f, now);
+                if let Some(d) = date {
+                    self.last_time_text.clear();
+                    self.last_time_text.push_str(&text[s..e]);
+                    self.last_date = Some(d);
+                }
+            } else if let Some(ld) = self.last_date.filter(|&d| d > now - 60.0) {
+                split = Split::LastDate;
+                date = Some(ld);
+            } else {
+                date = Some(now);
+            }
+        }
+        if date.is_none()
+            && let Some(ld) = self.last_date.filter(|&d| d > now - 60.0)
+        {
+            split = Split::LastDate;
+            date = Some(ld);
+        }
+        if self.maxlines == 1 && !self.may_match(line) {
+            return;
+        }
+        let tl = match split {
+            Split::Parts(s, e) => TLine {
+                pre: text[..s].to_string(),
+                date: text[s..e].to_string(),
+                post: text[e..].to_string(),
+            },
+            Split::LastDate => TLine {
+                pre: String::new(),
+                date: self.last_time_text.clone(),
+                post: text.to_string(),
+            },
+            Split::Whole => TLine {
+                post: text.to_string(),
+                ..Default::default()
+            },
+        };
+        self.feed(tl, date, now, out);
+    }
+
+    /// Feed a journal entry whose time is known (no date detection).
+    pub fn process_entry(&mut self, line: &[u8], time: f64, out: &mut Vec<Failure>) {
+        let line = strip_eol(line);
+        self.last_ignored = false;
+        if self.maxlines == 1 && !self.may_match(line) {
+            return;
+        }
+        let text: Cow<str> = String::from_utf8_lossy(line);
+        let now = self.now();
+        self.last_date = Some(time);
+        self.feed(
+            TLine {
+                post: text.into_owned(),
+                ..Default::default()
+            },
+            Some(time),
+            now,
+            out,
+        );
+    }
+
+    /// The prefilter: can any failregex (and prefregex) match this text?
+    fn may_match(&mut self, hay: &[u8]) -> bool {
+        let mut scratch = std::mem::take(&mut self.cand);
+        if let Some(pf) = &self.pref_filter
+            && !pf.candidates(hay, &mut scratch)
+        {
+            self.cand = scratch;
+            return false;
+        }
+        let any = self.prefilter.candidates(hay, &mut scratch);
+        self.cand = scratch;
+        any
+    }
+
+    fn feed(&mut self, tl: TLine, date: Option<f64>, now: f64, out: &mut Vec<Failure>) {
+        if self.maxlines > 1 {
+            self.buffer.push(tl);
+            if self.buffer.len() > self.maxlines {
+                let cut = self.buffer.len() - self.maxlines;
+                self.buffer.drain(..cut);
+            }
+            let text = buffer_text(&self.buffer);
+            if !self.may_match(text.as_bytes()) {
+                return;
+            }
+        } else {
+            self.buffer.clear();
+            self.buffer.push(tl);
+        }
+        self.find_failure(date.unwrap_or(now), out);
+    }
+
+    /// fail2ban's `_ignoreLine`; `matched` = the failregex's (matched, unmatched) lines.
+    fn ignore_line(&mut self, buf: &str, matched: Option<&(Vec<TLine>, Vec<TLine>)>) -> bool {
+        let own;
+        let b = match matched {
+            Some((m, _)) if self.maxlines > 1 => {
+                own = buffer_text(m);
+                own.as_str()
+            }
+            _ => buf,
+        };
+        let mut found = false;
+        for i in 0..self.ignore.len() {
+            if self.ignore[i].search(b) {
+                found = true;
+                self.stats.ignore_hits[i] += 1;
+                if (!self.opts.check_all || self.maxlines > 1)
+                    && let Some((_, unmatched)) = matched
+                {
+                    self.buffer = unmatched.clone();
+                }
+                if !self.opts.check_all {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    fn find_failure(&mut self, date: f64, out: &mut Vec<Failure>) {
+        let org = self.buffer.clone();
+        let mut buf: Option<String> = Some(buffer_text(&self.buffer));
+        let nfail = self.fail.len();
+        if !self.ignore.is_empty()
+            && (self.ignore.len() as isize) < nfail as isize - 2
+            && self.ignore_line(buf.as_deref().unwrap_or(""), None)
+        {
+            self.last_ignored = true;
+            return;
+        }
+        let mut pre = FailData::default();
+        if let Some(p) = self.pref.as_mut() {
+            let b = buf.as_deref().unwrap_or("");
+            if !p.search(b) {
+                return;
+            }
+            pre = p.groups(b);
+            if let Some(content) = pre.g.remove("content").filter(|c| !c.is_empty()) {
+                self.buffer = vec![TLine {
+                    post: content,
+                    ..Default::default()
+                }];
+                buf = None;
+            }
+        }
+        for i in 0..nfail {
+            if self.cand.get(i) == Some(&false) {
+                continue;
+            }
+            let b = buf.get_or_insert_with(|| buffer_text(&self.buffer)).clone();
+            if !self.fail[i].search(&b) {
+                continue;
+            }
+            let rx = &self.fail[i];
+            let (ms, me) = rx.span();
+            let mut fd = rx.groups(&b);
+            let skipped = rx.skipped(&b);
+            let lines = split_matched(&b, ms, me, &org, &skipped);
+            if !self.ignore.is_empty() && self.ignore_line(&b, Some(&lines)) {
+                self.last_ignored = true;
+                buf = None;
+                if !self.opts.check_all {
+                    break;
+                }
+                continue;
+            }
+            let (matched, unmatched) = lines;
+            if !self.opts.check_all || self.maxlines > 1 {
+                self.buffer = unmatched;
+                buf = None;
+            }
+            if !pre.g.is_empty() {
+                let mut f = pre.clone();
+                for n in self.fail[i].pat.names.iter().flatten() {
+                    f.g.remove(n);
+                }
+                f.g.append(&mut fd.g);
+                fd = f;
+            }
+            let mlfid = fd.g.get("mlfid").cloned();
+            let mut cached = false;
+            if let Some(id) = &mlfid {
+                let m = merge(&mut self.cache, id, fd, &matched);
+                fd = m.fail;
+                cached = m.cached;
+                if fd.truthy("nofail") && !self.opts.check_all {
+                    if cached {
+                        self.cache.put(id, fd);
+                    }
+                    return;
+                }
+            } else {
+                fd.matches.get_or_insert_with(Vec::new).extend(matched);
+            }
+            let found = self.failure_ids(i, &mut fd, mlfid.is_some());
+            if cached && let Some(id) = &mlfid {
+                self.cache.put(id, fd.clone());
+            }
+            let Some(ids) = found else {
+                // pending: an F-MLFID line that names no one yet
+                if !self.opts.check_all {
+                    break;
+                }
+                continue;
+            };
+            for (fid, addr) in ids {
+                self.stats.fail_hits[i] += 1;
+                out.push(make_failure(i, fid, addr, &fd, date));
+            }
+            if !self.opts.check_all {
+                break;
+            }
+        }
+    }
+
+    /// The failure ids of a match (None: pending, no id yet).
+    fn failure_ids(
+        &mut self,
+        _i: usize,
+        fd: &mut FailData,
+        has_mlfid: bool,
+    ) -> Option<Vec<(String, Option<IpAddr>)>> {
+        let raw_default = self.opts.raw_host || self.opts.usedns == UseDns::Raw;
+        let mut fid = fd.g.get("fid").cloned();
+        let (ip, raw) = if let Some(v) = fd.g.get("ip4") {
+            (Some(v.clone()), true)
+        } else if let Some(v) = fd.g.get("ip6") {
+            (Some(v.clone()), true)
+        } else if let Some(v) = fd.g.get("dns") {
+            (Some(v.clone()), raw_default)
+        } else {
+            if fid.is_none() && !has_mlfid {
+                // fail2ban raises "No group found" here and skips the regex.
+                return None;
+            }
+            (fid.clone(), true)
+        };
+        let Some(ip) = ip else {
+            fd.g.insert("mlfpending".into(), "1".into());
+            return None;
+        };
+        if raw {
+            let ip_n = normalize(&ip);
+            let id = match fid.take() {
+                Some(f) if f != ip => {
+                    fd.ip = Some(ip_n.0.clone());
+                    normalize(&f)
+                }
+                _ => ip_n,
+            };
+            return Some(vec![id]);
+        }
+        if let Ok(a) = ip.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+            let a = unmap(a);
+            return Some(vec![(a.to_string(), Some(a))]);
+        }
+        match self.resolver.as_mut() {
+            Some(r) => Some(
+                r.resolve(&ip)
+                    .into_iter()
+                    .map(unmap)
+                    .map(|a| (a.to_string(), Some(a)))
+                    .collect(),
+            ),
+            None => {
+                if !self.dns_warned {
+                    self.dns_warned = true;
+                    log::warn!(
+                        "filter {}: host name {ip:?} not resolved (usedns is not 'yes'); such failures are dropped",
+                        self.name
+                    );
+                }
+                Some(Vec::new())
+            }
+        }
+    }
+}
+
+fn unmap(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        v4 => v4,
+    }
+}
+
+/// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
+fn normalize(s: &str) -> (String, Option<IpAddr>) {
+    match s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+        Ok(a) => {
+            let a = unmap(a);
+            (a.to_string(), Some(a))
+        }
+        Err(_) => (s.to_string(), None),
+    }
+}
+
+fn make_failure(
+    regex: usize,
+    fid: String,
+    addr: Option<IpAddr>,
+    fd: &FailData,
+    time: f64,
+) -> Failure {
+    let host = ["ip4", "ip6", "dns"]
+        .iter()
+        .find_map(|k| fd.g.get(*k))
+        .cloned();
+    let addr = addr.or_else(|| fd.ip.as_deref().and_then(|ip| normalize(ip).1));
+    let fields =
+        fd.g.iter()
+            .filter(|(k, _)| {
+                !matches!(k.as_str(), "nofail" | "mlfpending" | "content")
+                    && !k.starts_with("skiplines")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    let mut users = fd.users.clone().unwrap_or_default();
+    users.sort();
+    Failure {
+        fid,
+        host,
+        addr,
+        time,
+        fields,
+        users,
+        matches: fd
+            .matches
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(TLine::full)
+            .collect(),
+        nofail: fd.truthy("nofail"),
+        regex,
+    }
+}
+
+fn strip_eol(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r' | b'\n'] = line {
+        line = rest;
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+use super::*;
+
+fn filter(pref: Option<&str>, fail: &[&str], ignore: &[&str], maxlines: usize) -> Filter {
+    let parts = FilterParts {
+        name: "t".into(),
+        prefregex: pref.map(str::to_string),
+        failregex: fail.iter().map(|s| s.to_string()).collect(),
+        ignoreregex: ignore.iter().map(|s| s.to_string()).collect(),
+        maxlines,
+        datepattern: None,
+    };
+    let opts = FilterOptions {
+        now: Some(1_124_013_600.0),
+        raw_host: true,
+        ..Default::default()
+    };
+    Filter::from_parts(&parts, &opts).unwrap()
+}
+
+fn run(f: &mut Filter, lines: &[&str]) -> Vec<Vec<Failure>> {
+    lines
+        .iter()
+        .map(|l| {
+            let mut out = Vec::new();
+            f.process_line(l.as_bytes(), &mut out);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn single_line_failure_with_date_and_user() {
+    let mut f = filter(
+        None,
+        &[r"^\s*\S+ sshd\[\d+\]: Failed password for <F-USER>\S+</F-USER> from <HOST>"],
+        &[],
+        1,
+    );
+    let r = run(
+        &mut f,
+        &["Aug 14 11:59:59 host sshd[1]: Failed password for root from 192.0.2.4 port 22"],
+    );
+    let x = &r[0][0];
+    assert_eq!(x.fid, "192.0.2.4");
+    assert_eq!(x.addr, Some("192.0.2.4".parse().unwrap()));
+    assert_eq!(x.fields.get("user").map(String::as_str), Some("root"));
+    assert_eq!(x.matches.len(), 1);
+    assert!(x.matches[0].starts_with("Aug 14 11:59:59 "));
+    assert!(x.time > 1_123_900_000.0 && x.time < 1_124_100_000.0);
+    assert!(
+        run(
+            &mut f,
+            &["Aug 14 11:59:59 host sshd[1]: Accepted password for root from 192.0.2.4"]
+        )[0]
+        .is_empty()
+    );
+}
+
+#[test]
+fn prefregex_content_and_ignoreregex() {
+    let mut f = filter(
+        Some(r"^\s*\S+ app: <F-CONTENT>.+</F-CONTENT>$"),
+        &[r"^bad login from <ADDR>$", r"^denied <ADDR>$"],
+        &[r"192\.0\.2\.9"],
+        1,
+    );
+    let r = run(
+        &mut f,
+        &[
+            "2005-08-14 10:00:00 h app: bad login from 192.0.2.1",
+            "2005-08-14 10:00:00 h app: denied 2001:db8::1",
+            "2005-08-14 10:00:00 h app: denied 192.0.2.9",
+            "2005-08-14 10:00:00 h other: denied 192.0.2.1",
+        ],
+    );
+    assert_eq!(r[0][0].fid, "192.0.2.1");
+    assert_eq!(r[0][0].regex, 0);
+    assert_eq!(r[1][0].fid, "2001:db8::1");
+    assert_eq!(r[1][0].regex, 1);
+    assert!(r[2].is_empty() && f.stats.ignore_hits[0] == 1);
+    assert!(r[3].is_empty());
+}
+
+#[test]
+fn failregex_without_id_is_an_error() {
+    let parts = FilterParts {
+        failregex: vec!["^no id here$".into()],
+        maxlines: 1,
+        ..Default::default()
+    };
+    let e = Filter::from_parts(&parts, &FilterOptions::default())
+        .err()
+        .unwrap();
+    assert!(matches!(e, FilterError::NoFailureId { .. }));
+    let parts = FilterParts {
+        prefregex: Some("^<F-MLFID>\\S+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec!["^no id here$".into()],
+        maxlines: 1,
+        ..Default::default()
+    };
+    assert!(Filter::from_parts(&parts, &FilterOptions::default()).is_ok());
+}
+
+#[test]
+fn mlfid_nofail_line_lends_its_address() {
+    let mut f = filter(
+        Some(r"^\s*\S+ conn=<F-MLFID>\d+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$"),
+        &[
+            r"^<F-NOFAIL>connect from</F-NOFAIL> <ADDR>$",
+            r"^auth failed for <F-USER>\S+</F-USER>$",
+        ],
+        &[],
+        1,
+    );
+    let r = run(
+        &mut f,
+        &[
+            "2005-08-14 10:00:00 h conn=7 connect from 192.0.2.5",
+            "2005-08-14 10:00:01 h conn=8 connect from 192.0.2.6",
+            "2005-08-14 10:00:02 h conn=7 auth failed for bob",
+        ],
+    );
+    assert!(r[0].iter().all(|x| x.nofail) && r[1].iter().all(|x| x.nofail));
+    let x = &r[2][0];
+    assert!(!x.nofail);
+    assert_eq!(x.fid, "192.0.2.5");
+    assert_eq!(x.fields.get("user").map(String::as_str), Some("bob"));
+    assert_eq!(x.matches.len(), 2);
+}
+
+#[test]
+fn maxlines_buffer_and_skiplines() {
+    let mut f = filter(
+        None,
+        &[r"^.*session start<SKIPLINES>.*login failed from <HOST>$"],
+        &[],
+        3,
+    );
+    let r = run(
+        &mut f,
+        &[
+            "2005-08-14 10:00:00 session start",
+            "2005-08-14 10:00:01 noise",
+            "2005-08-14 10:00:02 login failed from 192.0.2.7",
+        ],
+    );
+    assert!(r[0].is_empty() && r[1].is_empty());
+    let x = &r[2][0];
+    assert_eq!(x.fid, "192.0.2.7");
+    assert_eq!(
+        x.matches.len(),
+        2,
+        "the skipped line is not carried: {:?}",
+        x.matches
+    );
+}
+
+#[test]
+fn hostile_bytes_do_not_panic() {
+    let mut f = filter(None, &[r"^.*from <HOST>( port \d+)?$"], &[], 1);
+    let mut out = Vec::new();
+    f.process_line(b"\xff\xfe from \x00 192.0.2.1", &mut out);
+    f.process_line(&vec![b'a'; 100_000], &mut out);
+    f.process_line(b"", &mut out);
+    assert!(out.is_empty());
+}
