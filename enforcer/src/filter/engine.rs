@@ -151,6 +151,10 @@ pub struct Filter {
     pub stats: RegexStats,
     /// Whether an ignoreregex vetoed the last line.
     pub last_ignored: bool,
+    /// Matches of the last line that named no one yet (F-MLFID pending):
+    /// (without F-NOFAIL, with F-NOFAIL). fail2ban-regex counts the first
+    /// kind as matched lines, the second as ignored.
+    pub last_pending: (u32, u32),
 }
 
 impl Filter {
@@ -223,6 +227,7 @@ impl Filter {
             dns_warned: false,
             stats,
             last_ignored: false,
+            last_pending: (0, 0),
         })
     }
 
@@ -263,6 +268,7 @@ impl Filter {
         let line = strip_eol(line);
         let text = String::from_utf8_lossy(line);
         self.last_ignored = false;
+        self.last_pending = (0, 0);
         let now = self.now();
         let mut date = None;
         let mut split = Split::Whole;
@@ -315,6 +321,7 @@ impl Filter {
     pub fn process_entry(&mut self, line: &[u8], time: f64, out: &mut Vec<Failure>) {
         let line = strip_eol(line);
         self.last_ignored = false;
+        self.last_pending = (0, 0);
         if self.maxlines == 1 && !self.may_match(line) {
             return;
         }
@@ -473,6 +480,11 @@ impl Filter {
             }
             let Some(ids) = found else {
                 // pending: an F-MLFID line that names no one yet
+                if fd.truthy("nofail") {
+                    self.last_pending.1 += 1;
+                } else {
+                    self.last_pending.0 += 1;
+                }
                 if !self.opts.check_all {
                     break;
                 }
