@@ -184,6 +184,9 @@ pub struct RegexArgs {
     pub print_all_matched: bool,
     #[arg(long)]
     pub print_all_missed: bool,
+    /// Also list regexes without hits, with the engine each runs on.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// A log file, or a single log line.
     #[arg(value_name = "LOG|LINE")]
     pub log: String,

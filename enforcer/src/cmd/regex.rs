@@ -59,19 +59,27 @@ fn load(args: &RegexArgs, set: &[(String, String)]) -> anyhow::Result<Loaded> {
             datepattern: def.datepattern.clone(),
         }
     } else {
-        let opt = |k: &str| set.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let opt = |k: &str| {
+            set.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
         FilterParts {
             name: "regex".into(),
             prefregex: opt("prefregex"),
             failregex: vec![args.filter.clone()],
             ignoreregex: Vec::new(),
-            maxlines: opt("maxlines").and_then(|m| m.trim().parse().ok()).unwrap_or(1),
+            maxlines: opt("maxlines")
+                .and_then(|m| m.trim().parse().ok())
+                .unwrap_or(1),
             datepattern: opt("datepattern"),
         }
     };
     if let Some(ig) = &args.ignoreregex {
         if filter_file(&args.config, ig) {
-            let def = crate::config::load_filter(&args.config, ig, set).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let def = crate::config::load_filter(&args.config, ig, set)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             parts.ignoreregex.extend(def.ignoreregex);
         } else {
             parts.ignoreregex.push(ig.clone());
@@ -80,7 +88,11 @@ fn load(args: &RegexArgs, set: &[(String, String)]) -> anyhow::Result<Loaded> {
     let description = if parts.name == "regex" {
         format!("failregex : {}", args.filter)
     } else {
-        format!("filter file : {}, basedir: {}", args.filter, args.config.display())
+        format!(
+            "filter file : {}, basedir: {}",
+            args.filter,
+            args.config.display()
+        )
     };
     Ok(Loaded { parts, description })
 }
@@ -119,7 +131,12 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         set.push(("logtype".into(), "journal".into()));
     }
     let loaded = load(&args, &set)?;
-    let opt = |k: &str| set.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let opt = |k: &str| {
+        set.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
     let usedns = match opt("usedns") {
         Some(v) => v.parse::<UseDns>()?,
         None => UseDns::Warn,
@@ -166,7 +183,9 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     let mut done_bytes = 0u64;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).context("reading the log")?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .context("reading the log")?;
         if n == 0 {
             break;
         }
@@ -219,7 +238,16 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    report(&mut out, &args, &loaded, &filter, &counts, elapsed, &matched_lines, &missed_lines)?;
+    report(
+        &mut out,
+        &args,
+        &loaded,
+        &filter,
+        &counts,
+        elapsed,
+        &matched_lines,
+        &missed_lines,
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -246,13 +274,23 @@ fn report(
     let total: u64 = filter.stats.fail_hits.iter().sum();
     writeln!(out, "Failregex: {total} total")?;
     writeln!(out, "|-  #) [# of hits] regular expression")?;
-    for (i, ((re, fancy), hits)) in filter.failregex_info().iter().zip(&filter.stats.fail_hits).enumerate() {
-        if *hits > 0 {
+    for (i, ((re, fancy), hits)) in filter
+        .failregex_info()
+        .iter()
+        .zip(&filter.stats.fail_hits)
+        .enumerate()
+    {
+        if *hits > 0 || args.verbose {
             let engine = if *fancy { " (fancy-regex)" } else { "" };
             writeln!(out, "|  {:>2}) [{hits}] {re}{engine}", i + 1)?;
         }
     }
     writeln!(out, "`-\n")?;
+    if args.verbose {
+        for (i, r) in filter.failregex_rust().iter().enumerate() {
+            writeln!(out, "|  {:>2}) rust: {r}", i + 1)?;
+        }
+    }
     let itotal: u64 = filter.stats.ignore_hits.iter().sum();
     writeln!(out, "Ignoreregex: {itotal} total\n")?;
     writeln!(out, "Date template hits:")?;
@@ -268,7 +306,11 @@ fn report(
         "Lines: {} lines, {} ignored, {} matched, {} missed",
         c.read, c.ignored, c.matched, c.missed
     )?;
-    let rate = if elapsed > 0.0 { c.read as f64 / elapsed } else { 0.0 };
+    let rate = if elapsed > 0.0 {
+        c.read as f64 / elapsed
+    } else {
+        0.0
+    };
     writeln!(out, "[processed in {elapsed:.2} sec, {rate:.0} lines/s]")?;
     if !matched.is_empty() {
         writeln!(out, "\n|- Matched line(s):")?;

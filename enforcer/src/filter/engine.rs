@@ -244,6 +244,14 @@ impl Filter {
             .collect()
     }
 
+    /// The failregexes as the Rust engines see them (tags expanded, translated).
+    pub fn failregex_rust(&self) -> Vec<String> {
+        self.fail
+            .iter()
+            .map(|r| translate::translate(&r.pat.source).pattern)
+            .collect()
+    }
+
     /// Whether prefregex runs on fancy-regex.
     pub fn prefregex_fancy(&self) -> bool {
         self.pref.as_ref().is_some_and(|r| r.pat.is_fancy())
