@@ -142,6 +142,7 @@ pub struct Filter {
     prefilter: Prefilter,
     pref_filter: Option<Prefilter>,
     cand: Vec<bool>,
+    scratch: String,
     buffer: Vec<TLine>,
     cache: MlfidCache,
     last_date: Option<f64>,
@@ -219,6 +220,7 @@ impl Filter {
             prefilter,
             pref_filter,
             cand: Vec::new(),
+            scratch: String::new(),
             buffer: Vec::new(),
             cache: MlfidCache::new(opts.mlfid_cache),
             last_date: None,
@@ -303,8 +305,23 @@ impl Filter {
             split = Split::LastDate;
             date = Some(ld);
         }
-        if self.maxlines == 1 && !self.may_match(line) {
-            return;
+        if self.maxlines == 1 {
+            // The prefilter sees what the regexes see: the line without its
+            // date (a literal like `[] "` may span the cut).
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            match split {
+                Split::Parts(s, e) => {
+                    scratch.push_str(&text[..s]);
+                    scratch.push_str(&text[e..]);
+                }
+                Split::LastDate | Split::Whole => scratch.push_str(&text),
+            }
+            let may = self.may_match(scratch.as_bytes());
+            self.scratch = scratch;
+            if !may {
+                return;
+            }
         }
         let tl = match split {
             Split::Parts(s, e) => TLine {
