@@ -47,8 +47,13 @@ struct Rx {
 }
 
 impl Rx {
-    fn new(py: &str, use_dns: bool, what: &'static str, index: usize) -> Result<Rx, FilterError> {
-        let expanded = tags::expand(py, use_dns);
+    /// `multiline`: `^`/`$` match at every line of the buffer (fail2ban
+    /// compiles failregexes with re.MULTILINE when maxlines > 1).
+    fn new(py: &str, use_dns: bool, multiline: bool, what: &'static str, index: usize) -> Result<Rx, FilterError> {
+        let mut expanded = tags::expand(py, use_dns);
+        if multiline {
+            expanded.insert_str(0, "(?m)");
+        }
         let pat = Pattern::new(&expanded).map_err(|source| FilterError::Regex {
             what,
             index,
@@ -163,7 +168,7 @@ impl Filter {
     pub fn from_parts(p: &FilterParts, opts: &FilterOptions) -> Result<Filter, FilterError> {
         let use_dns = opts.usedns != UseDns::No;
         let pref = match p.prefregex.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(r) => Some(Rx::new(r, use_dns, "prefregex", 0)?),
+            Some(r) => Some(Rx::new(r, use_dns, false, "prefregex", 0)?),
             None => None,
         };
         let mut fail = Vec::new();
@@ -171,7 +176,7 @@ impl Filter {
             if r.trim().is_empty() {
                 return Err(FilterError::Empty(i));
             }
-            let rx = Rx::new(r, use_dns, "failregex", i)?;
+            let rx = Rx::new(r, use_dns, p.maxlines > 1, "failregex", i)?;
             if !rx.has_id_group() && !pref.as_ref().is_some_and(Rx::has_id_group) {
                 return Err(FilterError::NoFailureId {
                     index: i,
@@ -187,7 +192,7 @@ impl Filter {
             .enumerate()
             .filter(|(_, r)| !r.trim().is_empty())
         {
-            ignore.push(Rx::new(r, use_dns, "ignoreregex", i)?);
+            ignore.push(Rx::new(r, use_dns, false, "ignoreregex", i)?);
         }
         let lits = |rx: &Rx| {
             let t = translate::translate(&tags::expand(&rx.pat.source, use_dns));
@@ -477,10 +482,9 @@ impl Filter {
                 buf = None;
             }
             if !pre.g.is_empty() {
+                // The failregex's groups win, but (as in fail2ban 1.1) one
+                // that did not take part leaves prefregex's value alone.
                 let mut f = pre.clone();
-                for n in self.fail[i].pat.names.iter().flatten() {
-                    f.g.remove(n);
-                }
                 f.g.append(&mut fd.g);
                 fd = f;
             }
