@@ -17,7 +17,8 @@ struct Outcome {
 
 fn harness(tag: &str, extra: &[&str]) -> Outcome {
     let shared = tests::shared_dir();
-    let report = std::env::temp_dir().join(format!("f2b-samples-{}-{tag}.json", std::process::id()));
+    let report =
+        std::env::temp_dir().join(format!("f2b-samples-{}-{tag}.json", std::process::id()));
     let out = Command::new("python3")
         .arg(shared.join("conformance/f2b_samples.py"))
         .args(extra)
@@ -36,7 +37,13 @@ fn harness(tag: &str, extra: &[&str]) -> Outcome {
     let _ = std::fs::remove_file(&report);
     let v: Value = serde_json::from_str(&text).expect("report is JSON");
     let logs = v.as_object().expect("report is an object");
-    let mut o = Outcome { passed: 0, failed: 0, clean: 0, logs: logs.len(), problems: Vec::new() };
+    let mut o = Outcome {
+        passed: 0,
+        failed: 0,
+        clean: 0,
+        logs: logs.len(),
+        problems: Vec::new(),
+    };
     for (name, r) in logs {
         let f = r["failed"].as_u64().unwrap_or(0);
         o.passed += r["passed"].as_u64().unwrap_or(0);
@@ -45,7 +52,8 @@ fn harness(tag: &str, extra: &[&str]) -> Outcome {
             o.clean += 1;
         }
         for pr in r["problems"].as_array().into_iter().flatten().take(5) {
-            o.problems.push(format!("{name}: {}", pr.as_str().unwrap_or("")));
+            o.problems
+                .push(format!("{name}: {}", pr.as_str().unwrap_or("")));
         }
     }
     o
@@ -67,10 +75,22 @@ fn fail2ban_sample_logs_ratchet() {
     for p in &o.problems {
         eprintln!("  {p}");
     }
-    assert!(o.logs >= 73, "expected fail2ban's 73 sample logs, the harness found {}", o.logs);
-    assert!(o.passed >= floor, "conformance fell below the ratchet: {} < {floor}", o.passed);
+    assert!(
+        o.logs >= 73,
+        "expected fail2ban's 73 sample logs, the harness found {}",
+        o.logs
+    );
+    assert!(
+        o.passed >= floor,
+        "conformance fell below the ratchet: {} < {floor}",
+        o.passed
+    );
     if o.passed > floor {
-        eprintln!("f2b_samples: {} > floor {floor}: raise {}", o.passed, floor_file.display());
+        eprintln!(
+            "f2b_samples: {} > floor {floor}: raise {}",
+            o.passed,
+            floor_file.display()
+        );
     }
 }
 

@@ -123,6 +123,8 @@ struct Counts {
     matched: u64,
     missed: u64,
     ignored: u64,
+    /// (seconds, line number) of the slowest line (measured with --verbose).
+    slowest: (f64, usize),
 }
 
 pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
@@ -199,10 +201,17 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         found.clear();
+        let t0 = args.verbose.then(Instant::now);
         if args.journal {
             filter.process_entry(l, now, &mut found);
         } else {
             filter.process_line(l, &mut found);
+        }
+        if let Some(t0) = t0 {
+            let dt = t0.elapsed().as_secs_f64();
+            if dt > counts.slowest.0 {
+                counts.slowest = (dt, lineno);
+            }
         }
         counts.read += 1;
         if args.json {
@@ -312,6 +321,14 @@ fn report(
         0.0
     };
     writeln!(out, "[processed in {elapsed:.2} sec, {rate:.0} lines/s]")?;
+    if args.verbose {
+        writeln!(
+            out,
+            "[slowest line: {:.3} ms (line {})]",
+            c.slowest.0 * 1e3,
+            c.slowest.1
+        )?;
+    }
     if !matched.is_empty() {
         writeln!(out, "\n|- Matched line(s):")?;
         for l in matched {

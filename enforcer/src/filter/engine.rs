@@ -49,7 +49,13 @@ struct Rx {
 impl Rx {
     /// `multiline`: `^`/`$` match at every line of the buffer (fail2ban
     /// compiles failregexes with re.MULTILINE when maxlines > 1).
-    fn new(py: &str, use_dns: bool, multiline: bool, what: &'static str, index: usize) -> Result<Rx, FilterError> {
+    fn new(
+        py: &str,
+        use_dns: bool,
+        multiline: bool,
+        what: &'static str,
+        index: usize,
+    ) -> Result<Rx, FilterError> {
         let mut expanded = tags::expand(py, use_dns);
         if multiline {
             expanded.insert_str(0, "(?m)");
