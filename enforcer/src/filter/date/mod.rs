@@ -467,3 +467,20 @@ mod tests {
         assert_eq!(d.get_time(line, &f, 1_124_013_600.0), Some(1_124_013_600.0));
     }
 }
+
+#[cfg(test)]
+mod timing {
+    #[test]
+    #[ignore]
+    fn per_template_time() {
+        let d = super::defaults();
+        for line in ["a".repeat(1 << 20), "1.2.3.".repeat(100_000)] {
+            for t in &d.all {
+                let mut c = t.caps();
+                let t0 = std::time::Instant::now();
+                let _ = t.match_date(&line, 0, line.len(), &mut c);
+                eprintln!("{:8.2} ms fancy={} {}", t0.elapsed().as_secs_f64() * 1e3, t.is_fancy(), t.name);
+            }
+        }
+    }
+}

@@ -498,6 +498,11 @@ impl Template {
     pub fn caps(&self) -> Caps {
         self.re.caps()
     }
+
+    /// Whether the template needs fancy-regex.
+    pub fn is_fancy(&self) -> bool {
+        self.re.is_fancy()
+    }
 }
 
 #[cfg(test)]
