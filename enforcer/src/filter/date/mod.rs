@@ -13,6 +13,12 @@ use template::{DateMatch, LINE_BEGIN, LINE_END, Template};
 
 use crate::filter::translate::Caps;
 
+/// How far into a line a template that is not line-anchored may find its
+/// date. fail2ban searches the whole line; a stamp beyond the first few KB
+/// does not occur in real logs, and the bound keeps a hostile 1 MB line
+/// from costing every template a full scan.
+pub const SEARCH_WINDOW: usize = 4096;
+
 /// A bad `datepattern` or time zone.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
