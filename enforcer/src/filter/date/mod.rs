@@ -490,3 +490,14 @@ mod timing {
         }
     }
 }
+
+#[cfg(test)]
+mod window {
+    #[test]
+    fn prematch_templates_are_not_line_end() {
+        let d = super::DateDetector::from_datepattern(r"^[^\[]*\[({DATE})").unwrap();
+        for s in &d.slots {
+            assert_eq!(s.t.flags & super::LINE_END, 0, "{} {}", s.t.name, s.t.regex);
+        }
+    }
+}
