@@ -501,3 +501,24 @@ mod window {
         }
     }
 }
+
+#[cfg(test)]
+mod window_timing {
+    #[test]
+    #[ignore]
+    fn prematch_on_a_long_line() {
+        let mut d = super::DateDetector::from_datepattern(r"^[^\[]*\[({DATE})").unwrap();
+        let line = "a".repeat(1 << 20);
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let _ = d.match_time(&line);
+            eprintln!("match_time {:.2} ms", t0.elapsed().as_secs_f64() * 1e3);
+        }
+        for s in &d.slots {
+            let mut c = s.t.caps();
+            let t0 = std::time::Instant::now();
+            let _ = s.t.match_date(&line, 0, 4096, &mut c);
+            eprintln!("{:.3} ms {}", t0.elapsed().as_secs_f64() * 1e3, s.t.regex);
+        }
+    }
+}
