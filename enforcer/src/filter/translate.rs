@@ -294,6 +294,12 @@ pub struct Pattern {
     pub names: Vec<Option<String>>,
     /// The Python source, for messages.
     pub source: String,
+    id: usize,
+}
+
+fn next_id() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Capture slots of one match: `slots[i]` is group `i`'s byte span.
@@ -301,6 +307,8 @@ pub struct Pattern {
 pub struct Caps {
     pub slots: Vec<Option<(usize, usize)>>,
     locs: Option<CaptureLocations>,
+    /// The pattern the buffers were made for (locations are per regex).
+    owner: usize,
 }
 
 impl Caps {
@@ -346,6 +354,7 @@ impl Pattern {
             engine,
             names,
             source: py.to_string(),
+            id: next_id(),
         })
     }
 
@@ -370,12 +379,13 @@ impl Pattern {
                 Engine::Fast(r) => Some(r.capture_locations()),
                 Engine::Fancy(_) => None,
             },
+            owner: self.id,
         }
     }
 
     /// Searches `hay` from `start` (look-behind and `^` see the text before it).
     pub fn captures_at(&self, hay: &str, start: usize, caps: &mut Caps) -> bool {
-        if caps.slots.len() != self.names.len() || (caps.locs.is_none() && !self.is_fancy()) {
+        if caps.owner != self.id {
             *caps = self.caps();
         }
         match &self.engine {

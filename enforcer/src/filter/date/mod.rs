@@ -117,9 +117,8 @@ pub struct DateDetector {
     first_unused: usize,
     /// Minutes east of UTC for stamps without a zone (`logtimezone`).
     pub default_tz: Option<i32>,
-    caps: Caps,
-    /// Captures of the last successful match (for [`DateDetector::get_time`]).
-    best_caps: Caps,
+    /// Capture slots of the last successful match (for [`DateDetector::get_time`]).
+    best: Vec<Option<(usize, usize)>>,
 }
 
 fn wall_now() -> f64 {
@@ -153,8 +152,7 @@ impl DateDetector {
             last_idx: 0x7fff_ffff,
             first_unused: 0,
             default_tz: None,
-            caps: Caps::default(),
-            best_caps: Caps::default(),
+            best: Vec::new(),
         }
     }
 
@@ -243,10 +241,7 @@ impl DateDetector {
         if self.slots.is_empty() {
             self.add_defaults(None, None).ok()?;
         }
-        let mut caps = std::mem::take(&mut self.caps);
-        let r = self.match_inner(line, &mut caps);
-        self.caps = caps;
-        r
+        self.match_inner(line)
     }
 
     fn try_slot(
@@ -257,16 +252,17 @@ impl DateDetector {
         end: usize,
         caps: &mut Caps,
     ) -> Option<DateMatch> {
-        let m = self.slots[i].t.match_date(line, pos, end, caps);
+        let s = &mut self.slots[i];
+        let m = s.t.match_date(line, pos, end, &mut s.caps);
         if m.is_some() {
-            self.slots[i].tpl_hits += 1;
+            s.tpl_hits += 1;
         }
         m
     }
 
-    fn match_inner(&mut self, line: &str, caps: &mut Caps) -> Option<Found> {
+    fn match_inner(&mut self, line: &str) -> Option<Found> {
         let n = self.slots.len();
-        let mut found: Option<(DateMatch, usize, Caps)> = None;
+        let mut found: Option<(DateMatch, usize)> = None;
         let mut ignore_by_search = usize::MAX;
         let mut matched: Option<(DateMatch, usize)> = None;
         let i = self.last_idx;
@@ -274,7 +270,7 @@ impl DateDetector {
             let flags = self.slots[i].t.flags;
             let m = if flags & (LINE_BEGIN | LINE_END) != 0 {
                 ignore_by_search = i;
-                self.try_slot(i, line, 0, line.len(), caps)
+                self.try_slot(i, line, 0, line.len())
             } else {
                 let (d, e) = (self.last_pos.0, self.last_end.0);
                 let ok_bounds = d <= line.len()
@@ -289,10 +285,10 @@ impl DateDetector {
                         || (char_before(line, e) == self.last_end.1
                             && !self.last_end.1.is_some_and(char::is_alphanumeric)));
                 if ok_bounds {
-                    self.try_slot(i, line, d, e, caps)
+                    self.try_slot(i, line, d, e)
                 } else {
                     ignore_by_search = i;
-                    self.try_slot(i, line, 0, line.len(), caps)
+                    self.try_slot(i, line, 0, line.len())
                 }
             };
             if let Some(m) = m {
@@ -302,7 +298,7 @@ impl DateDetector {
                 {
                     matched = Some((m, i));
                 } else {
-                    found = Some((m, i, caps.clone()));
+                    found = Some((m, i));
                 }
             }
         }
@@ -313,7 +309,7 @@ impl DateDetector {
                     i += 1;
                     continue;
                 }
-                if let Some(m) = self.try_slot(i, line, 0, line.len(), caps) {
+                if let Some(m) = self.try_slot(i, line, 0, line.len()) {
                     let distance = m.start;
                     if i + 1 >= n || self.slots[i].t.flags & (LINE_BEGIN | LINE_END) != 0 {
                         matched = Some((m, i));
@@ -325,7 +321,7 @@ impl DateDetector {
                     }
                     if distance > self.slots[i].distance || distance > self.last_pos.0 {
                         if found.as_ref().is_none_or(|f| distance < f.0.start) {
-                            found = Some((m, i, caps.clone()));
+                            found = Some((m, i));
                         }
                         i += 1;
                         continue;
@@ -335,11 +331,8 @@ impl DateDetector {
                 }
                 i += 1;
             }
-            if matched.is_none()
-                && let Some((m, i, c)) = found
-            {
-                *caps = c;
-                matched = Some((m, i));
+            if matched.is_none() {
+                matched = found;
             }
         }
         let (m, mut i) = matched?;
@@ -356,7 +349,7 @@ impl DateDetector {
             i = self.reorder(i);
         }
         self.last_idx = i;
-        self.best_caps.clone_from(caps);
+        self.best.clone_from(&self.slots[i].caps.slots);
         Some(Found { m, template: i })
     }
 
@@ -391,7 +384,7 @@ impl DateDetector {
     /// The time of the date last found by [`Self::match_time`] in `line`.
     pub fn get_time(&self, line: &str, found: &Found, now: f64) -> Option<f64> {
         let t = &self.slots.get(found.template)?.t;
-        t.get_date(line, &self.best_caps, now, self.default_tz)
+        t.get_date(line, &self.best, now, self.default_tz)
     }
 }
 
@@ -485,7 +478,12 @@ mod timing {
                 let mut c = t.caps();
                 let t0 = std::time::Instant::now();
                 let _ = t.match_date(&line, 0, line.len(), &mut c);
-                eprintln!("{:8.2} ms fancy={} {}", t0.elapsed().as_secs_f64() * 1e3, t.is_fancy(), t.name);
+                eprintln!(
+                    "{:8.2} ms fancy={} {}",
+                    t0.elapsed().as_secs_f64() * 1e3,
+                    t.is_fancy(),
+                    t.name
+                );
             }
         }
     }

@@ -447,20 +447,21 @@ impl Template {
         })
     }
 
-    /// The time of a match made with `caps` (None when the fields make no date).
+    /// The time of a match, from its capture `slots` (None when the fields make no date).
     pub fn get_date(
         &self,
         line: &str,
-        caps: &Caps,
+        slots: &[Option<(usize, usize)>],
         now: f64,
         default_tz: Option<i32>,
     ) -> Option<f64> {
+        let get = |g: usize| slots.get(g).copied().flatten();
         match &self.kind {
             Kind::Fields { field_groups } => {
                 let mut f = Fields::default();
                 for &(k, g) in field_groups {
                     if f.v[k].is_none()
-                        && let Some((s, e)) = caps.get(g)
+                        && let Some((s, e)) = get(g)
                     {
                         f.v[k] = Some(&line[s..e]);
                     }
@@ -473,7 +474,7 @@ impl Template {
                 } else {
                     vec![*group]
                 };
-                let (s, e) = groups.iter().find_map(|&g| caps.get(g))?;
+                let (s, e) = groups.iter().find_map(|&g| get(g))?;
                 let v = &line[s..e];
                 let mut t: f64 = v.parse().ok()?;
                 if *long && v.len() >= 13 {
@@ -486,7 +487,7 @@ impl Template {
                 Some(t)
             }
             Kind::Tai64n => {
-                let (s, e) = self.date_groups.iter().find_map(|&g| caps.get(g))?;
+                let (s, e) = self.date_groups.iter().find_map(|&g| get(g))?;
                 let v = &line[s..e];
                 i64::from_str_radix(v.get(2..17)?, 16)
                     .ok()
@@ -554,7 +555,7 @@ mod tests {
         let line = "2005-08-14 10:00:00 +0200";
         t.match_date(line, 0, line.len(), &mut c).unwrap();
         assert_eq!(
-            t.get_date(line, &c, 1_124_013_600.0, None),
+            t.get_date(line, &c.slots, 1_124_013_600.0, None),
             Some(1_124_006_400.0)
         );
     }
@@ -576,7 +577,10 @@ mod tests {
         let line = "1124013600123 x";
         let mut c = l.caps();
         l.match_date(line, 0, line.len(), &mut c).unwrap();
-        assert_eq!(l.get_date(line, &c, 0.0, None), Some(1_124_013_600.123));
+        assert_eq!(
+            l.get_date(line, &c.slots, 0.0, None),
+            Some(1_124_013_600.123)
+        );
         let p = Template::from_pattern(r"^\[{EPOCH}\]").unwrap();
         assert_eq!(
             date_text(&p, "[1124013600] x").as_deref(),
@@ -590,6 +594,6 @@ mod tests {
         let line = "@4000000042fee4ae0bfda2c4 x";
         let mut c = t.caps();
         t.match_date(line, 0, line.len(), &mut c).unwrap();
-        assert_eq!(t.get_date(line, &c, 0.0, None), Some(1_124_000_942.0));
+        assert_eq!(t.get_date(line, &c.slots, 0.0, None), Some(1_124_000_942.0));
     }
 }
