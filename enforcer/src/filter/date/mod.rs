@@ -82,16 +82,20 @@ struct Slot {
     tpl_hits: u64,
     last_used: f64,
     distance: usize,
+    /// This template's capture buffers (locations belong to one regex).
+    caps: Caps,
 }
 
 impl Slot {
     fn new(t: Arc<Template>) -> Slot {
+        let caps = t.caps();
         Slot {
             t,
             hits: 0,
             tpl_hits: 0,
             last_used: 0.0,
             distance: 0x7fff_ffff,
+            caps,
         }
     }
     fn weight(&self) -> f64 {
@@ -250,7 +254,6 @@ impl DateDetector {
         line: &str,
         pos: usize,
         end: usize,
-        caps: &mut Caps,
     ) -> Option<DateMatch> {
         let s = &mut self.slots[i];
         let m = s.t.match_date(line, pos, end, &mut s.caps);
