@@ -255,6 +255,21 @@ impl DateDetector {
         pos: usize,
         end: usize,
     ) -> Option<DateMatch> {
+        let (mut pos, mut end) = (pos, end);
+        if end - pos > SEARCH_WINDOW {
+            if self.slots[i].t.flags & LINE_END == 0 {
+                end = pos + SEARCH_WINDOW;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+            } else {
+                // `$`-anchored: the date is at the end.
+                pos = end - SEARCH_WINDOW;
+                while !line.is_char_boundary(pos) {
+                    pos += 1;
+                }
+            }
+        }
         let s = &mut self.slots[i];
         let m = s.t.match_date(line, pos, end, &mut s.caps);
         if m.is_some() {
