@@ -74,7 +74,7 @@ fn slowest_ms(
     filter: &str,
     lines: &[Vec<u8>],
     scratch: &Path,
-) -> Result<f64, String> {
+) -> Result<(f64, String), String> {
     let path = scratch.join(format!("{filter}.log"));
     let mut f = std::fs::File::create(&path).expect("scratch log");
     for l in lines {
@@ -90,7 +90,6 @@ fn slowest_ms(
         .env("TZ", "UTC")
         .output()
         .expect("running enforcer regex");
-    let _ = std::fs::remove_file(&path);
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -99,11 +98,15 @@ fn slowest_ms(
         .lines()
         .find(|l| l.starts_with("[slowest line: "))
         .ok_or_else(|| format!("no timing in output:\n{text}"))?;
-    line["[slowest line: ".len()..]
+    let ms: f64 = line["[slowest line: ".len()..]
         .split(' ')
         .next()
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("unparsable timing {line:?}"))
+        .ok_or_else(|| format!("unparsable timing {line:?}"))?;
+    if ms < LIMIT_MS || std::env::var_os("ENFORCER_KEEP_HOSTILE").is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok((ms, format!("{line} in {}", path.display())))
 }
 
 fn filters_in(config: &Path) -> Vec<String> {
@@ -128,13 +131,13 @@ fn check_all(config: &Path, logs: &Path, min_filters: usize) {
     for name in filters_in(config) {
         let lines = hostile_lines(&samples_of(logs, &name));
         match slowest_ms(config, &name, &lines, &scratch) {
-            Ok(ms) => {
+            Ok((ms, what)) => {
                 checked += 1;
                 if ms > worst.0 {
                     worst = (ms, name.clone());
                 }
                 if ms >= LIMIT_MS {
-                    slow.push(format!("{name}: {ms:.1} ms"));
+                    slow.push(format!("{name}: {what}"));
                 }
             }
             // A filter that needs jail-provided parameters does not load on
@@ -145,7 +148,9 @@ fn check_all(config: &Path, logs: &Path, min_filters: usize) {
             ),
         }
     }
-    let _ = std::fs::remove_dir_all(&scratch);
+    if std::env::var_os("ENFORCER_KEEP_HOSTILE").is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
     eprintln!(
         "{checked} filters, slowest: {:.2} ms ({})",
         worst.0, worst.1

@@ -149,7 +149,7 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         check_all: true,
         raw_host: true,
         now: args.now,
-        mlfid_cache: 100,
+        ..FilterOptions::default()
     };
     let mut filter = Filter::from_parts(&loaded.parts, &opts)
         .with_context(|| format!("filter {}", args.filter))?;

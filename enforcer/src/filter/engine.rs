@@ -286,7 +286,7 @@ impl Filter {
 
     /// Feed one raw log line (bytes, no trailing newline); returns failures found.
     pub fn process_line(&mut self, line: &[u8], out: &mut Vec<Failure>) {
-        let line = strip_eol(line);
+        let line = self.cut(strip_eol(line));
         let text = String::from_utf8_lossy(line);
         self.last_ignored = false;
         self.last_pending = (0, 0);
@@ -355,7 +355,7 @@ impl Filter {
 
     /// Feed a journal entry whose time is known (no date detection).
     pub fn process_entry(&mut self, line: &[u8], time: f64, out: &mut Vec<Failure>) {
-        let line = strip_eol(line);
+        let line = self.cut(strip_eol(line));
         self.last_ignored = false;
         self.last_pending = (0, 0);
         if self.maxlines == 1 && !self.may_match(line) {
@@ -373,6 +373,20 @@ impl Filter {
             now,
             out,
         );
+    }
+
+    /// A line cut to `max_line` bytes (at a UTF-8 boundary when it is UTF-8).
+    fn cut<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        let max = self.opts.max_line.max(1);
+        if line.len() <= max {
+            return line;
+        }
+        let mut end = max;
+        // step back over UTF-8 continuation bytes
+        while end > 0 && end > max - 3 && (line[end] & 0xC0) == 0x80 {
+            end -= 1;
+        }
+        &line[..end]
     }
 
     /// The prefilter: can any failregex (and prefregex) match this text?

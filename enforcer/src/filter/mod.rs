@@ -90,6 +90,11 @@ pub struct FilterOptions {
     pub now: Option<f64>,
     /// Bound of the F-MLFID cache (entries).
     pub mlfid_cache: usize,
+    /// Longest line matched, in bytes: a longer line is cut there (at a
+    /// character boundary) before date detection and matching, so a
+    /// hostile megabyte-long line costs what a normal one does. Syslog
+    /// daemons cut lines at 8 KB by default, journald at 48 KB.
+    pub max_line: usize,
 }
 
 impl Default for FilterOptions {
@@ -101,6 +106,7 @@ impl Default for FilterOptions {
             raw_host: false,
             now: None,
             mlfid_cache: 100,
+            max_line: 32 * 1024,
         }
     }
 }
