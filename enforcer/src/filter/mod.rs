@@ -106,7 +106,7 @@ impl Default for FilterOptions {
             raw_host: false,
             now: None,
             mlfid_cache: 100,
-            max_line: 32 * 1024,
+            max_line: 16 * 1024,
         }
     }
 }
