@@ -50,14 +50,7 @@ fn load(args: &RegexArgs, set: &[(String, String)]) -> anyhow::Result<Loaded> {
     let mut parts = if filter_file(&args.config, &args.filter) {
         let def = crate::config::load_filter(&args.config, &args.filter, set)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        FilterParts {
-            name: def.name.clone(),
-            prefregex: def.prefregex.clone(),
-            failregex: def.failregex.clone(),
-            ignoreregex: def.ignoreregex.clone(),
-            maxlines: def.maxlines,
-            datepattern: def.datepattern.clone(),
-        }
+        FilterParts::from(&def)
     } else {
         let opt = |k: &str| {
             set.iter()

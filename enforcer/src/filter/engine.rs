@@ -31,6 +31,19 @@ pub struct FilterParts {
     pub datepattern: Option<String>,
 }
 
+impl From<&crate::config::FilterDef> for FilterParts {
+    fn from(def: &crate::config::FilterDef) -> FilterParts {
+        FilterParts {
+            name: def.name.clone(),
+            prefregex: def.prefregex.clone(),
+            failregex: def.failregex.clone(),
+            ignoreregex: def.ignoreregex.clone(),
+            maxlines: def.maxlines,
+            datepattern: def.datepattern.clone(),
+        }
+    }
+}
+
 /// Counters for `enforcer regex`.
 #[derive(Debug, Clone, Default)]
 pub struct RegexStats {
@@ -170,6 +183,14 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Compiles a filter resolved by the config room.
+    pub fn new(
+        def: &crate::config::FilterDef,
+        opts: &FilterOptions,
+    ) -> Result<Filter, FilterError> {
+        Self::from_parts(&FilterParts::from(def), opts)
+    }
+
     /// Compiles a filter from its parts.
     pub fn from_parts(p: &FilterParts, opts: &FilterOptions) -> Result<Filter, FilterError> {
         let use_dns = opts.usedns != UseDns::No;

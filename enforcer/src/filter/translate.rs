@@ -330,7 +330,7 @@ impl Pattern {
             reason,
         };
         let engine = if t.fancy {
-            Engine::Fancy(Box::new(fancy(&t.pattern).map_err(|e| err(e.to_string()))?))
+            Engine::Fancy(Box::new(fancy(&t.pattern).map_err(err)?))
         } else {
             match regex::RegexBuilder::new(&t.pattern)
                 .size_limit(64 << 20)
@@ -424,12 +424,13 @@ impl Pattern {
     }
 }
 
-fn fancy(p: &str) -> Result<fancy_regex::Regex, fancy_regex::Error> {
+fn fancy(p: &str) -> Result<fancy_regex::Regex, String> {
     fancy_regex::RegexBuilder::new(p)
         .backtrack_limit(BACKTRACK_LIMIT)
         .delegate_size_limit(64 << 20)
         .delegate_dfa_size_limit(16 << 20)
         .build()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
