@@ -82,10 +82,30 @@ fn slowest_ms(
         f.write_all(b"\n").expect("write");
     }
     drop(f);
+    // The machine is shared: a line counts as slow only if it is slow in
+    // each of three runs.
+    let mut best: Option<(f64, String)> = None;
+    for _ in 0..3 {
+        let r = run_once(config, filter, &path)?;
+        if best.as_ref().is_none_or(|b| r.0 < b.0) {
+            best = Some(r);
+        }
+        if best.as_ref().is_some_and(|b| b.0 < LIMIT_MS) {
+            break;
+        }
+    }
+    let (ms, what) = best.expect("at least one run");
+    if ms < LIMIT_MS || std::env::var_os("ENFORCER_KEEP_HOSTILE").is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok((ms, what))
+}
+
+fn run_once(config: &Path, filter: &str, path: &Path) -> Result<(f64, String), String> {
     let out = Command::new(tests::enforcer_bin())
         .args(["regex", "-v", "--now", "1124013600", "--config"])
         .arg(config)
-        .arg(&path)
+        .arg(path)
         .arg(filter)
         .env("TZ", "UTC")
         .output()
@@ -103,9 +123,6 @@ fn slowest_ms(
         .next()
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("unparsable timing {line:?}"))?;
-    if ms < LIMIT_MS || std::env::var_os("ENFORCER_KEEP_HOSTILE").is_none() {
-        let _ = std::fs::remove_file(&path);
-    }
     Ok((ms, format!("{line} in {}", path.display())))
 }
 
