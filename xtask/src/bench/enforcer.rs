@@ -55,9 +55,13 @@ impl Daemon {
         let bpffs = dir.join("bpffs");
         let _ = std::fs::remove_file(&socket);
         let mut cmd = match ns {
+            // nsenter --net only: `ip netns exec` would also give the
+            // daemon a private mount namespace, and the bpffs it mounts
+            // (with every pin) would vanish with it, so a restart could
+            // not re-adopt the bans.
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(bin);
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(bin);
                 c
             }
             None => Command::new(bin),

@@ -55,6 +55,8 @@ pub enum Which {
     Latency(latency::LatencyArgs),
     /// Every benchmark with its default sizes.
     All,
+    /// Rewrite docs/BENCHMARKS.md sections from saved bench/results files.
+    Render { files: Vec<PathBuf> },
     /// (internal) bounded UDP flood, run inside a namespace.
     #[command(hide = true)]
     Send(traffic::SendArgs),
@@ -67,6 +69,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.which {
         Which::Send(a) => return traffic::send(a),
         Which::Sink(a) => return traffic::sink(a),
+        Which::Render { files } => return report::render_files(files),
         _ => {}
     }
     sys::install_interrupt_handler();
@@ -95,7 +98,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let l = latency::LatencyArgs::default_args();
             sections.insert("latency".into(), latency::run_latency(&l, enforcer)?);
         }
-        Which::Send(_) | Which::Sink(_) => unreachable!(),
+        Which::Send(_) | Which::Sink(_) | Which::Render { .. } => unreachable!(),
     }
     let results = report::with_machine(Value::Object(sections));
     println!("{}", serde_json::to_string_pretty(&results)?);

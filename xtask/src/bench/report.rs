@@ -73,6 +73,24 @@ pub fn save(results: &Value) -> Result<(PathBuf, PathBuf)> {
     let json_path = dir.join(format!("{stamp}.json"));
     std::fs::write(&json_path, serde_json::to_string_pretty(results)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
+    let md_path = render(results, &json_path)?;
+    Ok((json_path, md_path))
+}
+
+/// `bench render FILE…`: rewrites the markdown sections from saved results.
+pub fn render_files(files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let results: Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", f.display()))?;
+        let md = render(&results, f)?;
+        eprintln!("bench: {} -> {}", f.display(), md.display());
+    }
+    Ok(())
+}
+
+fn render(results: &Value, json_path: &std::path::Path) -> Result<PathBuf> {
     let md_path = root().join("docs").join("BENCHMARKS.md");
     std::fs::create_dir_all(md_path.parent().expect("docs/"))?;
     let mut md = std::fs::read_to_string(&md_path).unwrap_or_else(|_| HEADER.to_string());
@@ -99,7 +117,7 @@ pub fn save(results: &Value) -> Result<(PathBuf, PathBuf)> {
         }
     }
     std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
-    Ok((json_path, md_path))
+    Ok(md_path)
 }
 
 const HEADER: &str = "# Benchmarks\n\nEvery number here comes from `cargo xtask bench …` (see `xtask/src/bench/`): \
@@ -235,9 +253,9 @@ fn memory_table(section: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "| peer | active bans | RSS MiB | RSS bytes/ban (vs 0 bans) | kernel BPF map MiB | RSS vs enforcer |"
+        "| peer | active bans | RSS MiB | RSS bytes/ban (vs 0 bans) | kernel BPF map MiB | kernel bytes/ban (vs 0 bans) | RSS vs enforcer |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
     let rss = |r: &Value| num(&r["rss_bytes"]);
     for r in &rows {
         let peer = r["peer"].as_str().unwrap_or("");
@@ -254,6 +272,14 @@ fn memory_table(section: &Value) -> String {
             .iter()
             .find(|x| x["peer"] == "enforcer" && x["bans"].as_u64() == Some(n))
             .and_then(rss);
+        let zero_maps = rows
+            .iter()
+            .find(|x| x["peer"] == peer && x["bans"].as_u64() == Some(0))
+            .and_then(|x| num(&x["bpf_map_bytes"]));
+        let kper = match (num(&r["bpf_map_bytes"]), zero_maps) {
+            (Some(a), Some(z)) if n > 0 => format!("{:.0}", (a - z) / n as f64),
+            _ => "—".into(),
+        };
         let capped = if r["capped_from"].is_null() {
             String::new()
         } else {
@@ -261,7 +287,7 @@ fn memory_table(section: &Value) -> String {
         };
         let _ = writeln!(
             s,
-            "| {peer} | {n}{capped} | {:.1} | {per} | {} | {} |",
+            "| {peer} | {n}{capped} | {:.1} | {per} | {} | {kper} | {} |",
             rss(r).unwrap_or(0.0) / 1048576.0,
             num(&r["bpf_map_bytes"])
                 .map(|b| format!("{:.1}", b / 1048576.0))
