@@ -152,8 +152,10 @@ impl Harness {
         })
     }
 
-    /// Times one ban: probe from `addr`, append the failure, wait for silence.
-    fn one(&self, i: usize) -> Result<Option<Duration>> {
+    /// Times one ban: probe from `addr`, wait a spread-out delay (so the
+    /// appends do not lock onto the phase of a polling loop), append the
+    /// failure, wait for silence.
+    fn one(&self, i: usize, jitter: Duration) -> Result<Option<Duration>> {
         check_interrupt()?;
         let addr = probe_addr(i);
         let stop = Arc::new(AtomicBool::new(false));
@@ -194,6 +196,9 @@ impl Harness {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        // Golden-ratio sequence: deterministic, evenly spread over [0, jitter).
+        let frac = (i as f64 * 0.618_033_988_75).fract();
+        std::thread::sleep(jitter.mul_f64(frac));
         let t0 = Instant::now();
         {
             let mut f = std::fs::OpenOptions::new().append(true).open(&self.log)?;
@@ -214,11 +219,11 @@ impl Harness {
         Ok(result)
     }
 
-    fn series(&self, from: usize, n: usize) -> Result<(Vec<f64>, usize)> {
+    fn series(&self, from: usize, n: usize, jitter: Duration) -> Result<(Vec<f64>, usize)> {
         let mut ms = Vec::with_capacity(n);
         let mut missed = 0;
         for i in from..from + n {
-            match self.one(i)? {
+            match self.one(i, jitter)? {
                 Some(d) => ms.push(d.as_secs_f64() * 1e3),
                 None => missed += 1,
             }
@@ -292,12 +297,12 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
                 &["--config", &conf_s],
             ) {
                 Ok(daemon) => {
-                    let first = h.one(next)?;
+                    let first = h.one(next, Duration::ZERO)?;
                     next += 1;
                     if first.is_none() {
                         notes.push("enforcer: unavailable — the daemon did not drop an address within 10 s of its failure line (on main it does not read logs through jails yet: issue 6 wiring); no number is reported".to_string());
                     } else {
-                        let (ms, missed) = h.series(next, args.count)?;
+                        let (ms, missed) = h.series(next, args.count, Duration::from_millis(20))?;
                         next += args.count;
                         rows.push(summary("enforcer", ms, missed));
                     }
@@ -364,7 +369,8 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
         }
         f2b.start_jail(jail)?;
         std::thread::sleep(Duration::from_secs(2));
-        let (ms, missed) = h.series(next, args.f2b_count)?;
+        // fail2ban's polling backend looks once a second.
+        let (ms, missed) = h.series(next, args.f2b_count, Duration::from_secs(1))?;
         next += args.f2b_count;
         rows.push(summary(&format!("fail2ban-{backend}"), ms, missed));
         drop(f2b);
@@ -378,7 +384,7 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(json!({
-        "how": "probe from a fresh source every ~50 us; latency = last probe that got through - time the failure line was appended",
+        "how": "probe from a fresh source every ~50 us; each append after a delay spread over [0, 1 s) for fail2ban ([0, 20 ms) for enforcer) so appends do not lock onto a polling phase; latency = last probe that got through - time the failure line was appended",
         "rows": rows,
         "notes": notes,
     }))
