@@ -20,6 +20,7 @@ pub mod latency;
 pub mod memory;
 pub mod netns;
 pub mod peers;
+pub mod regex;
 pub mod report;
 pub mod sys;
 pub mod traffic;
@@ -53,6 +54,8 @@ pub enum Which {
     Bulk(bulk::BulkArgs),
     /// Failure line appended -> address dropped, p50/p99: enforcer vs fail2ban.
     Latency(latency::LatencyArgs),
+    /// Lines/s matching an auth.log: enforcer regex vs fail2ban-regex vs wc -l.
+    Regex(regex::RegexArgs),
     /// Every benchmark with its default sizes.
     All,
     /// Rewrite docs/BENCHMARKS.md sections from saved bench/results files.
@@ -88,6 +91,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Which::Latency(a) => {
             sections.insert("latency".into(), latency::run_latency(a, enforcer)?);
         }
+        Which::Regex(a) => {
+            sections.insert("regex".into(), regex::run(a, enforcer)?);
+        }
         Which::All => {
             let d = drop::DropArgs::default_args();
             sections.insert("drop".into(), drop::run(&d, enforcer)?);
@@ -97,6 +103,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             sections.insert("bulk".into(), bulk::run_bulk(&b, enforcer)?);
             let l = latency::LatencyArgs::default_args();
             sections.insert("latency".into(), latency::run_latency(&l, enforcer)?);
+            let r = regex::RegexArgs::default_args();
+            sections.insert("regex".into(), regex::run(&r, enforcer)?);
         }
         Which::Send(_) | Which::Sink(_) | Which::Render { .. } => unreachable!(),
     }

@@ -1,0 +1,176 @@
+//! `cargo xtask bench regex`: log-matching throughput on the same file in
+//! one run: `enforcer regex` and `fail2ban-regex` with the stock sshd
+//! filter from ../shared/fail2ban/config, and `wc -l` as the floor, on
+//! `gen_authlog.py N` (default 1M lines). Asserts both report the same
+//! matched-line count; reports lines/s, ratios and peak RSS (wait4 rusage).
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+#[derive(Debug, clap::Args)]
+pub struct RegexArgs {
+    /// Lines of generated auth.log.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+}
+
+impl RegexArgs {
+    pub fn default_args() -> RegexArgs {
+        RegexArgs { lines: 1_000_000 }
+    }
+}
+
+struct Measured {
+    secs: f64,
+    max_rss_kib: i64,
+    stdout: String,
+}
+
+/// Runs `cmd` to completion, with wall time and peak RSS of the child.
+fn measure(mut cmd: Command) -> Result<Measured> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled in by the kernel; pid is our child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let secs = start.elapsed().as_secs_f64();
+    if r != pid {
+        bail!("wait4 failed for {cmd:?}");
+    }
+    let out = reader.join().unwrap_or_default();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!(
+            "{cmd:?} failed (status {status}): {}",
+            out.lines().last().unwrap_or("")
+        );
+    }
+    Ok(Measured {
+        secs,
+        max_rss_kib: ru.ru_maxrss,
+        stdout: out,
+    })
+}
+
+/// "Lines: 1000 lines, 3 ignored, 300 matched, 697 missed" -> (lines, matched).
+fn lines_matched(out: &str) -> Result<(u64, u64)> {
+    let l = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Lines: "))
+        .with_context(|| {
+            format!(
+                "no 'Lines:' summary in output: {}",
+                out.lines().last().unwrap_or("")
+            )
+        })?;
+    let nums: Vec<u64> = l
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [lines, _ignored, matched, _missed, ..] => Ok((*lines, *matched)),
+        _ => bail!("unparsable summary {l:?}"),
+    }
+}
+
+fn generate(root: &Path, lines: u64) -> Result<PathBuf> {
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("authlog-{lines}.log"));
+    if !path.exists() {
+        let out = std::fs::File::create(&path)?;
+        let st = Command::new("python3")
+            .arg(root.join("../shared/bench/gen_authlog.py"))
+            .arg(lines.to_string())
+            .stdout(out)
+            .status()
+            .context("running gen_authlog.py")?;
+        if !st.success() {
+            let _ = std::fs::remove_file(&path);
+            bail!("gen_authlog.py failed");
+        }
+    }
+    Ok(path)
+}
+
+pub fn run(args: &RegexArgs, enforcer: Option<&Path>) -> Result<Value> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let log = generate(&root, args.lines)?;
+    let config = root.join("../shared/fail2ban/config");
+    let bin = super::enforcer::binary(enforcer)?;
+    super::sys::ensure_package("fail2ban-regex", "fail2ban")?;
+
+    let mut wc = Command::new("wc");
+    wc.arg("-l").arg(&log);
+    let wc = measure(wc)?;
+    let wc_lines: u64 = wc
+        .stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+
+    let mut e = Command::new(&bin);
+    e.arg("regex")
+        .arg("--config")
+        .arg(&config)
+        .arg(&log)
+        .arg("sshd");
+    let enf = measure(e)?;
+    let (e_lines, e_matched) = lines_matched(&enf.stdout)?;
+
+    let mut f = Command::new("fail2ban-regex");
+    f.arg(&log).arg(config.join("filter.d/sshd.conf"));
+    let f2b = measure(f)?;
+    let (f_lines, f_matched) = lines_matched(&f2b.stdout)?;
+
+    if e_matched != f_matched || e_lines != f_lines {
+        bail!(
+            "enforcer and fail2ban-regex disagree: enforcer {e_matched} matched of {e_lines}, fail2ban-regex {f_matched} of {f_lines}"
+        );
+    }
+    let rate = |secs: f64| wc_lines as f64 / secs.max(1e-9);
+    let rows = vec![
+        json!({"tool": "enforcer regex", "secs": enf.secs, "lines_per_sec": rate(enf.secs), "max_rss_kib": enf.max_rss_kib, "matched": e_matched}),
+        json!({"tool": "fail2ban-regex", "secs": f2b.secs, "lines_per_sec": rate(f2b.secs), "max_rss_kib": f2b.max_rss_kib, "matched": f_matched}),
+        json!({"tool": "wc -l", "secs": wc.secs, "lines_per_sec": rate(wc.secs), "max_rss_kib": wc.max_rss_kib}),
+    ];
+    let vs_f2b = f2b.secs / enf.secs.max(1e-9);
+    let vs_wc = enf.secs / wc.secs.max(1e-9);
+    eprintln!("bench regex: {wc_lines} lines, stock sshd filter, {e_matched} matched by both");
+    eprintln!("| tool           | seconds | lines/s      | peak RSS |");
+    for (name, m) in [
+        ("enforcer regex", &enf),
+        ("fail2ban-regex", &f2b),
+        ("wc -l", &wc),
+    ] {
+        eprintln!(
+            "| {name:<14} | {:>7.2} | {:>12.0} | {:>5} MiB |",
+            m.secs,
+            rate(m.secs),
+            m.max_rss_kib / 1024
+        );
+    }
+    eprintln!("enforcer is {vs_f2b:.1}x fail2ban-regex, {vs_wc:.1}x the time of wc -l");
+    Ok(json!({
+        "lines": wc_lines,
+        "matched": e_matched,
+        "how": "same generated auth.log (gen_authlog.py), stock sshd filter from ../shared/fail2ban/config; wall time and ru_maxrss from wait4",
+        "rows": rows,
+        "enforcer_vs_fail2ban": vs_f2b,
+        "enforcer_time_vs_wc": vs_wc,
+        "notes": [],
+    }))
+}
