@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use enforcer::actions::{Actions, Mode, decide};
+use enforcer::filter::{Filter, FilterOptions, FilterParts};
 use enforcer::jail::{Jail, JailSettings, Outcome, Ticket};
 
 struct Dir(PathBuf);
@@ -68,7 +69,7 @@ fn setup(dir: &Path, out: &Path) -> enforcer::config::JailDef {
     std::fs::create_dir_all(dir.join("filter.d")).unwrap();
     std::fs::write(
         dir.join("filter.d/inj.conf"),
-        "[Definition]\nfailregex = ^fail user=\\S+ from <HOST>$\n",
+        "[Definition]\nfailregex = ^fail user=<F-USER>.*</F-USER> from <HOST>$\n",
     )
     .unwrap();
     // Every tag, in three quoting contexts, separated by \036.
@@ -218,6 +219,100 @@ fn payloads_stay_literal_and_never_run() {
     eprintln!(
         "{} payloads, {} ban records checked, canary never ran",
         payloads.len(),
+        payloads.len()
+    );
+}
+
+/// The same payloads in real log lines, through the filter: the user name
+/// is an `F-USER` capture and the line is the ban's matches. (A log line
+/// cannot hold a newline, so payloads with one are split by the log itself
+/// and left to the first test.)
+#[test]
+fn payloads_in_log_lines_through_the_filter() {
+    let root = std::env::temp_dir().join(format!("enforcer-injection-f-{}", std::process::id()));
+    let _guard = Dir(root.clone());
+    std::fs::create_dir_all(&root).unwrap();
+    let canary = root.join("CANARY-RAN");
+    let out = root.join("tags.out");
+    let def = setup(&root.join("conf"), &out);
+    let canary_cmd = format!("touch {}", canary.display());
+    let payloads: Vec<String> = TEMPLATES
+        .iter()
+        .map(|t| t.replace("CANARY", &canary_cmd))
+        .filter(|p| !p.contains(['\n', '\r']))
+        .collect();
+    assert!(payloads.len() >= 35, "{} payloads", payloads.len());
+    let fd = &def.filter;
+    let parts = FilterParts {
+        name: fd.name.clone(),
+        prefregex: fd.prefregex.clone(),
+        failregex: fd.failregex.clone(),
+        ignoreregex: fd.ignoreregex.clone(),
+        maxlines: fd.maxlines,
+        datepattern: fd.datepattern.clone(),
+    };
+    let mut filter = Filter::from_parts(&parts, &FilterOptions::default()).unwrap();
+    let mut jail = Jail::new(&JailSettings::from_def(&def), None).unwrap();
+    let commands = decide(Mode::Commands, Ok(())).unwrap();
+    let mut actions = Actions::from_def(&def, &commands, None, None).unwrap();
+    actions.start(1.0e9);
+    let now = enforcer::actions::wall_now();
+    let mut lines = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let line = format!("fail user={p} from 198.18.1.{}", i + 1);
+        let mut found = Vec::new();
+        filter.process_line(line.as_bytes(), &mut found);
+        assert_eq!(found.len(), 1, "payload {i} {p:?}: the line matches");
+        for f in &found {
+            match jail.process_failure(f, now) {
+                Some(Outcome::Ban(b)) => {
+                    for t in b {
+                        assert!(actions.ban_ticket(t, now).added, "payload {i}");
+                    }
+                }
+                o => panic!("payload {i}: {o:?}"),
+            }
+        }
+        lines.push((
+            line,
+            found[0].fields.get("user").cloned().unwrap_or_default(),
+            found[0].matches.clone(),
+        ));
+    }
+    let text = String::from_utf8(std::fs::read(&out).unwrap()).unwrap();
+    let fields: Vec<&str> = text.split('\u{1e}').collect();
+    for (i, (p, (_, user, matches))) in payloads.iter().zip(&lines).enumerate() {
+        let ip = format!("198.18.1.{}", i + 1);
+        let at = fields
+            .windows(2)
+            .position(|w| w[0] == "ban" && w[1] == ip)
+            .unwrap_or_else(|| panic!("payload {i}: no ban record for {ip}"));
+        let got = &fields[at + 1..];
+        assert_eq!(
+            user.replace('\0', ""),
+            p.replace('\0', ""),
+            "payload {i}: the filter captured the user"
+        );
+        for c in 0..3 {
+            assert_eq!(got[c], ip);
+            assert_eq!(got[3 + c], ip);
+            assert_eq!(
+                got[6 + c],
+                user.replace('\0', ""),
+                "payload {i} {p:?}: F-USER context {c}"
+            );
+        }
+        // F-ALT_USER is absent: two empty quoted words, the unquoted vanishes.
+        assert_eq!((got[9], got[10]), ("", ""));
+        let m = matches.join("\n").replace('\0', "");
+        for c in 0..3 {
+            assert_eq!(got[11 + c], m, "payload {i} {p:?}: matches context {c}");
+        }
+    }
+    actions.stop(None, now);
+    assert!(!canary.exists(), "a payload's command ran");
+    eprintln!(
+        "{} payloads through the filter, canary never ran",
         payloads.len()
     );
 }

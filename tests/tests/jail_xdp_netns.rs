@@ -5,9 +5,6 @@
 //! matching line the attacker's TCP connections to that port are dropped,
 //! while another port and ping still pass; the unban lets it back in.
 //!
-//! The failures are read from the log file's lines by the test itself (the
-//! ip after "from"), standing in for the filter room until it is on main.
-//!
 //! The XDP object: the one embedded by `cargo xtask test`, else
 //! ENFORCER_EBPF_OBJ, else the `cargo xtask build-ebpf` output in target/.
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -17,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enforcer::actions::{ActionImpl, Actions, BanTable, Mode, decide};
-use enforcer::jail::{Jail, JailSettings, Outcome, Ticket};
+use enforcer::filter::{Filter, FilterOptions, FilterParts};
+use enforcer::jail::{Jail, JailSettings, Outcome};
 use enforcer::xdp::{AttachMode, Capacities, Program};
 use tests::netns::{BpfFs, NetNs, veth};
 use tests::traffic::{TcpServer, pings, tcp_connects};
@@ -134,6 +132,17 @@ fn third_failure_bans_and_xdp_drops_in_scope() {
         );
         let now = enforcer::actions::wall_now();
         assert!(actions.start(now).is_empty());
+        let fd = &def.filter;
+        let parts = FilterParts {
+            name: fd.name.clone(),
+            prefregex: fd.prefregex.clone(),
+            failregex: fd.failregex.clone(),
+            ignoreregex: fd.ignoreregex.clone(),
+            maxlines: fd.maxlines,
+            datepattern: fd.datepattern.clone(),
+        };
+        let mut filter =
+            Filter::from_parts(&parts, &FilterOptions::default()).expect("the sshd filter");
         let mut reader = BufReader::new(std::fs::File::open(&log).unwrap());
         let mut pos = 0u64;
         let mut banned = false;
@@ -158,15 +167,14 @@ fn third_failure_bans_and_xdp_drops_in_scope() {
             let mut line = String::new();
             while reader.read_line(&mut line).unwrap() > 0 {
                 pos += line.len() as u64;
-                let ip = line
-                    .split(" from ")
-                    .nth(1)
-                    .and_then(|r| r.split(' ').next())
-                    .expect("an address");
-                let mut t = Ticket::new(ip, ip.parse().ok(), now);
-                t.matches = vec![line.trim_end().to_string()];
-                {
-                    match jail.process(t, now) {
+                let mut found = Vec::new();
+                filter.process_line(line.trim_end_matches('\n').as_bytes(), &mut found);
+                assert_eq!(found.len(), 1, "line {n} matches: {line:?}");
+                for fl in &found {
+                    match jail
+                        .process_failure(fl, now)
+                        .expect("a failure, not a nofail match")
+                    {
                         Outcome::Counted(r) => assert_eq!(r, n, "retry after line {n}"),
                         Outcome::Ban(tickets) => {
                             assert_eq!(n, 3, "banned after the third line, not line {n}");

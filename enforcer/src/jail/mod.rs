@@ -251,6 +251,12 @@ impl Jail {
         Outcome::Ban(bans)
     }
 
+    /// [`Jail::process`] for a failure from the filter. A `nofail` match only
+    /// helps a multi-line failure and counts nothing (`None`).
+    pub fn process_failure(&mut self, f: &crate::filter::Failure, now: f64) -> Option<Outcome> {
+        (!f.nofail).then(|| self.process(Ticket::from(f), now))
+    }
+
     /// Observer `failureFound`: a known bad address counts more (one failure
     /// counts 2, 3, 5, 9 … after 1, 2, 3, 4 bans).
     fn observe_failure(&mut self, mut ticket: Ticket) -> Option<Ticket> {

@@ -125,6 +125,17 @@ impl Ticket {
     }
 }
 
+impl From<&crate::filter::Failure> for Ticket {
+    /// The ticket fail2ban's filter builds for a failure (`FailTicket(ip,
+    /// time, data)`): no attempts counted yet; captures become data.
+    fn from(f: &crate::filter::Failure) -> Ticket {
+        let mut t = Ticket::new(f.fid.clone(), f.addr.map(super::ignore::canonical), f.time);
+        t.matches = f.matches.clone();
+        t.data = f.fields.clone();
+        t
+    }
+}
+
 /// Python's `repr()` of a str, enough for log lines (quotes and escapes).
 pub fn py_repr(s: &str) -> String {
     let q = if s.contains('\'') && !s.contains('"') {
