@@ -106,6 +106,7 @@ fn render(results: &Value, json_path: &std::path::Path) -> Result<PathBuf> {
                 "memory" => memory_table(section),
                 "bulk" => bulk_table(section),
                 "latency" => latency_table(section),
+                "regex" => regex_table(section),
                 _ => format!("```json\n{}\n```\n", serde_json::to_string_pretty(section)?),
             };
             let text = format!(
@@ -367,6 +368,40 @@ fn latency_table(section: &Value) -> String {
             ms(&r["p99_ms"]),
             ms(&r["max_ms"]),
             r["missed"],
+        );
+    }
+    s.push('\n');
+    notes(&mut s, section);
+    s
+}
+
+fn regex_table(section: &Value) -> String {
+    let rows = section["rows"].as_array().cloned().unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "{}\n", section["how"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        s,
+        "{} lines, {} matched by both enforcer and fail2ban-regex.\n",
+        section["lines"], section["matched"]
+    );
+    let _ = writeln!(
+        s,
+        "| tool | seconds | lines/s | peak RSS MiB | lines/s vs fail2ban-regex |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    let f2b = rows
+        .iter()
+        .find(|r| r["tool"] == "fail2ban-regex")
+        .and_then(|r| num(&r["lines_per_sec"]));
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {} | {:.1} | {} |",
+            r["tool"].as_str().unwrap_or(""),
+            num(&r["secs"]).unwrap_or(0.0),
+            fmt_pps(num(&r["lines_per_sec"])),
+            num(&r["max_rss_kib"]).unwrap_or(0.0) / 1024.0,
+            ratio(num(&r["lines_per_sec"]), f2b),
         );
     }
     s.push('\n');
