@@ -152,7 +152,10 @@ impl MlfidCache {
                     }
                 }
             }
-            self.order.retain(|x| self.map.contains_key(x));
+            if self.order.len() > 2 * self.max {
+                // drop keys that were taken out (forgotten) since
+                self.order.retain(|x| self.map.contains_key(x));
+            }
             self.order.push_back(k.to_string());
         }
         self.map.insert(k.to_string(), (v, now + self.ttl));
