@@ -32,7 +32,9 @@ pub fn test(args: &TestArgs) -> Result<()> {
 
     if !args.no_unit {
         let mut unit = build_ebpf::enforcer_cargo(&obj);
-        unit.args(["test", "--workspace", "--exclude", "tests"])
+        // Release, like the binary and the integration tests: the
+        // dependencies are compiled once, not once per profile.
+        unit.args(["test", "--release", "--workspace", "--exclude", "tests"])
             .args(["--exclude", "enforcer-ebpf"]);
         if !status(&mut unit)? {
             failed.push("unit tests");
