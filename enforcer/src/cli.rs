@@ -83,6 +83,20 @@ pub enum Command {
     Stats(StatsArgs),
     /// Detach the XDP program everywhere and remove all pins.
     Unload,
+    /// Jail list, or one jail's status (as fail2ban-client status).
+    Status(StatusArgs),
+    /// One setting of a running jail.
+    Get(GetArgs),
+    /// Change a setting of a running jail.
+    Set(SetArgs),
+    /// Re-read the configuration (all jails, or one).
+    Reload(ReloadArgs),
+    /// Check that the daemon answers.
+    Ping(JsonArgs),
+    /// The running daemon's version.
+    Version(JsonArgs),
+    /// Stop the daemon (XDP enforcement stays pinned).
+    Stop(JsonArgs),
     /// Inspect fail2ban-format configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -140,6 +154,54 @@ pub struct BannedArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub jail: Option<String>,
+    #[arg(long, default_value = "basic")]
+    pub flavor: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    pub jail: String,
+    /// bantime, findtime, maxretry, maxmatches, banip, actions, logpath, ignoreip, ...
+    pub key: String,
+    /// `banip`: with each ban's start, length and end.
+    #[arg(long)]
+    pub with_time: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub jail: String,
+    /// bantime, findtime, maxretry, maxmatches, banip, unbanip, addignoreip, delignoreip
+    pub key: String,
+    #[arg(required = true, allow_negative_numbers = true)]
+    pub values: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    pub jail: Option<String>,
+    /// Lift the reloaded jails' bans first.
+    #[arg(long)]
+    pub unban: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
     #[arg(long)]
     pub json: bool,
 }

@@ -7,11 +7,15 @@
 //!   its CLI.
 //! - [`lab`]: the protected/banned/friend namespace topology most tests use.
 //! - [`traffic`]: bounded UDP/TCP/ICMP senders and receivers in namespaces.
+//! - [`sshd`]: a real OpenSSH server logging to a syslog-format file, and sshpass.
+//! - [`jailconf`]: a temporary configuration tree with a jail.local.
 use std::path::PathBuf;
 
 pub mod daemon;
+pub mod jailconf;
 pub mod lab;
 pub mod netns;
+pub mod sshd;
 pub mod traffic;
 
 /// The workspace root (the directory holding the top-level Cargo.toml).

@@ -8,7 +8,12 @@ use crate::{
     control::{Request, parse_targets, protocol::BanReply},
 };
 
-pub fn run(global: &GlobalArgs, args: BanArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, mut args: BanArgs) -> anyhow::Result<ExitCode> {
+    // `ban JAIL ADDR…` (fail2ban-client's order) as well as `ban --jail JAIL ADDR…`.
+    if args.jail == "manual" && args.targets.len() > 1 && parse_targets(&args.targets[..1]).is_err()
+    {
+        args.jail = args.targets.remove(0);
+    }
     if let Err(e) = parse_targets(&args.targets) {
         return Ok(fail(USAGE, e));
     }

@@ -22,9 +22,14 @@ use crate::{
 };
 
 pub mod bans;
+pub mod f2blog;
 pub mod handler;
+pub mod jails;
 pub mod logger;
+pub mod pipeline;
 pub mod plane;
+pub mod requests;
+pub mod setup;
 
 use bans::{BanBook, BanPlane};
 use handler::Control;
@@ -41,6 +46,16 @@ impl<P: BanPlane> Daemon<P> {
     /// Serves `plane` on the bound control socket and expires its timed
     /// bans. Must be called inside a tokio runtime.
     pub fn start(plane: P, server: Server) -> anyhow::Result<Daemon<P>> {
+        Daemon::start_with(plane, server, None)
+    }
+
+    /// As [`Daemon::start`], with configured jails answering the requests
+    /// that name them (status, get, set, reload, their bans).
+    pub fn start_with(
+        plane: P,
+        server: Server,
+        jails: Option<Arc<jails::Jails>>,
+    ) -> anyhow::Result<Daemon<P>> {
         let book = Arc::new(BanBook::new(plane));
         let restored = book
             .restore()
@@ -50,9 +65,17 @@ impl<P: BanPlane> Daemon<P> {
         }
         log::info!("control socket {}", server.path().display());
         let (shutdown, rx) = watch::channel(false);
-        let control = Arc::new(Control::new(book.clone(), shutdown.clone()));
+        let control = Control::new(book.clone(), shutdown.clone());
         let mut tasks = JoinSet::new();
-        tasks.spawn(server.serve(control, rx.clone()));
+        match jails {
+            Some(j) => {
+                let full = Arc::new(requests::FullControl::new(control, j));
+                tasks.spawn(server.serve(full, rx.clone()));
+            }
+            None => {
+                tasks.spawn(server.serve(Arc::new(control), rx.clone()));
+            }
+        }
         tasks.spawn(bans::expire(book.clone(), rx));
         Ok(Daemon {
             book,
@@ -134,17 +157,25 @@ pub fn run(global: &GlobalArgs, args: DaemonArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(msg) => return Ok(super::client::fail(super::client::USAGE, msg)),
     };
-    logger::init();
+    // The configuration first: a bad one stops us before anything changes.
+    let loaded = match setup::load_config(&args) {
+        Ok(l) => l,
+        Err(msg) => return Ok(super::client::fail(super::client::USAGE, msg)),
+    };
+    let g = &loaded.config.global;
+    if let Err(msg) = f2blog::init(&g.logtarget, &g.loglevel) {
+        return Ok(super::client::fail(super::client::USAGE, msg));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(settings))?;
+    runtime.block_on(serve(settings, args, loaded))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> anyhow::Result<()> {
     // The socket first: a second daemon must not touch the program of one
     // that is still running.
     let server = Server::bind(&settings.socket)?;
@@ -162,16 +193,40 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         );
     }
-    let plane = XdpPlane(program.dataplane()?);
-    let daemon = Daemon::start(plane, server)?;
+    let dataplane = program.dataplane()?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let jails = setup::start_jails(&args, loaded, dataplane.clone(), metrics.clone())?;
+    let plane = XdpPlane(dataplane);
+    let daemon = Daemon::start_with(plane, server, Some(jails.clone()))?;
+    if let Some(addr) = &args.metrics {
+        let m = crate::metrics::MetricsServer::bind(addr, metrics.clone()).await?;
+        log::info!("metrics on http://{}/metrics", m.local_addr()?);
+        let mut stop = daemon.shutdown_handle().subscribe();
+        tokio::spawn(m.serve(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
+    if let Some(store) = jails.env().store.clone() {
+        tokio::spawn(setup::purge(store, daemon.shutdown_handle().subscribe()));
+    }
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("installing SIGUSR1 handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM: stopping; XDP stays attached"),
-        _ = int.recv() => log::info!("SIGINT: stopping; XDP stays attached"),
-        _ = daemon.stopped() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => { log::info!("SIGTERM: stopping; XDP stays attached"); break }
+            _ = int.recv() => { log::info!("SIGINT: stopping; XDP stays attached"); break }
+            _ = hup.recv() => match jails.reload(None, false).await {
+                Ok(done) => log::info!("SIGHUP: reloaded {}", done.join(", ")),
+                Err(e) => log::error!("SIGHUP: reload refused: {e}"),
+            },
+            _ = usr1.recv() => f2blog::reopen(),
+            _ = daemon.stopped() => break,
+        }
     }
     daemon.shutdown().await;
+    jails.stop().await;
     // Dropping the program closes our descriptors only: the links and maps
     // stay pinned, so the kernel keeps enforcing.
     drop(program);

@@ -10,11 +10,18 @@ pub mod banned;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod get;
 pub mod import_db;
+pub mod ping;
 pub mod regex;
+pub mod reload;
+pub mod set;
 pub mod stats;
+pub mod status;
+pub mod stop;
 pub mod unban;
 pub mod unload;
+pub mod version;
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -25,6 +32,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Unban(a)) => unban::run(&global, a),
         Some(Command::Banned(a)) => banned::run(&global, a),
         Some(Command::Stats(a)) => stats::run(&global, a),
+        Some(Command::Status(a)) => status::run(&global, a),
+        Some(Command::Get(a)) => get::run(&global, a),
+        Some(Command::Set(a)) => set::run(&global, a),
+        Some(Command::Reload(a)) => reload::run(&global, a),
+        Some(Command::Ping(a)) => ping::run(&global, a),
+        Some(Command::Version(a)) => version::run(&global, a),
+        Some(Command::Stop(a)) => stop::run(&global, a),
         Some(Command::Unload) => unload::run(&global),
         Some(Command::Config(ConfigCommand::Dump(a))) => config::dump(a),
         Some(Command::Config(ConfigCommand::Check(a))) => config::check(a),

@@ -66,6 +66,35 @@ pub enum Request {
     Stats {},
     /// Graceful shutdown (enforcement stays pinned in the kernel).
     Stop {},
+    /// `status` (jail list) or `status JAIL` with a flavor
+    /// (basic, short, stats, cymru).
+    Status {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jail: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flavor: Option<String>,
+    },
+    /// `get JAIL KEY` (bantime, findtime, maxretry, banip, actions, ...).
+    Get {
+        jail: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_time: bool,
+    },
+    /// `set JAIL KEY VALUE…` (bantime, banip, unbanip, addignoreip, ...).
+    Set {
+        jail: String,
+        key: String,
+        values: Vec<String>,
+    },
+    /// Re-read the configuration: every jail, or one; `unban` lifts its
+    /// bans first.
+    Reload {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jail: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unban: bool,
+    },
 }
 
 impl Request {
@@ -79,6 +108,10 @@ impl Request {
             Request::Banned { .. } => "banned",
             Request::Stats {} => "stats",
             Request::Stop {} => "stop",
+            Request::Status { .. } => "status",
+            Request::Get { .. } => "get",
+            Request::Set { .. } => "set",
+            Request::Reload { .. } => "reload",
         }
     }
 }

@@ -235,6 +235,10 @@ impl<P: BanPlane> Handler for Control<P> {
                 let _ = self.shutdown.send(true);
                 Response::ok("stopping")
             }
+            other => Response::bad_request(format!(
+                "{}: the daemon runs no configured jails",
+                other.name()
+            )),
         }
     }
 }

@@ -1,0 +1,184 @@
+//! The configured jails of a running daemon, each on its own thread
+//! ([`pipeline`](super::pipeline)): started from the configuration, asked
+//! for status and settings, reloaded (SIGHUP, `reload`) and stopped.
+//!
+//! Bans made without a configured jail (`enforcer ban ADDR`, jail `manual`,
+//! or any other name) stay with the daemon's ban book on the XDP maps, as
+//! in daemon v1; a `manual` jail in the configuration takes them over.
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+
+use tokio::sync::Mutex;
+
+use super::pipeline::{JailEnv, JailState, JailTask};
+use crate::config::{Config, JailDef};
+
+struct Running {
+    id: u32,
+    task: JailTask,
+}
+
+/// Every running jail, by name.
+pub struct Jails {
+    env: JailEnv,
+    /// Where the configuration was read (None: the embedded default).
+    config_dir: Option<PathBuf>,
+    running: Mutex<BTreeMap<String, Running>>,
+    next_id: std::sync::atomic::AtomicU32,
+}
+
+/// Starts one jail; a jail that cannot start is logged and left out, as
+/// fail2ban does, so one missing log file never stops the others.
+fn start_one(id: u32, def: JailDef, env: &JailEnv) -> Option<JailTask> {
+    let name = def.name.clone();
+    match JailState::start(id, def, env).and_then(JailTask::spawn) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::error!("Jail '{name}' not started: {e:#}");
+            None
+        }
+    }
+}
+
+impl Jails {
+    /// Starts every enabled jail of `config`.
+    pub fn start(config: Config, config_dir: Option<PathBuf>, env: JailEnv) -> Jails {
+        let mut running = BTreeMap::new();
+        let mut id = 0;
+        for def in config.jails {
+            id += 1;
+            let name = def.name.clone();
+            if let Some(task) = start_one(id, def, &env) {
+                running.insert(name, Running { id, task });
+            }
+        }
+        Jails {
+            env,
+            config_dir,
+            running: Mutex::new(running),
+            next_id: std::sync::atomic::AtomicU32::new(id + 1),
+        }
+    }
+
+    /// Names of the running jails, sorted.
+    pub async fn names(&self) -> Vec<String> {
+        self.running.lock().await.keys().cloned().collect()
+    }
+
+    pub async fn contains(&self, jail: &str) -> bool {
+        self.running.lock().await.contains_key(jail)
+    }
+
+    /// Runs `f` on jail `jail`'s thread; `None` if there is no such jail.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        jail: &str,
+        f: impl FnOnce(&mut JailState) -> R + Send + 'static,
+    ) -> Option<R> {
+        let running = self.running.lock().await;
+        running.get(jail)?.task.call(f).await
+    }
+
+    /// Runs `f` (cloned) on every jail, in name order.
+    pub async fn call_all<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut JailState) -> R + Send + Sync + Clone + 'static,
+    ) -> Vec<(String, R)> {
+        let running = self.running.lock().await;
+        let mut out = Vec::new();
+        for (name, r) in running.iter() {
+            let f = f.clone();
+            if let Some(v) = r.task.call(move |st| f(st)).await {
+                out.push((name.clone(), v));
+            }
+        }
+        out
+    }
+
+    /// Re-reads the configuration and applies it: jails no longer enabled
+    /// stop, new ones start, the rest reload in place (bans kept). `only`:
+    /// just that jail. `unban`: lift the reloaded jails' bans first.
+    pub async fn reload(&self, only: Option<&str>, unban: bool) -> Result<Vec<String>, String> {
+        let config = match &self.config_dir {
+            Some(d) => crate::config::load(d),
+            None => crate::config::load_default(),
+        }
+        .map_err(|e| e.to_string())?;
+        let mut running = self.running.lock().await;
+        if let Some(j) = only
+            && !running.contains_key(j)
+            && !config.jails.iter().any(|d| d.name == j)
+        {
+            return Err(format!("Sorry but the jail '{j}' does not exist"));
+        }
+        let mut defs: BTreeMap<String, JailDef> = config
+            .jails
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+        let names: Vec<String> = running.keys().cloned().collect();
+        let mut done = Vec::new();
+        for name in names {
+            if only.is_some_and(|j| j != name) {
+                continue;
+            }
+            match defs.remove(&name) {
+                None => {
+                    if let Some(r) = running.remove(&name) {
+                        if unban {
+                            r.task.call(|st| st.actions.set_flush_on_stop(true)).await;
+                        }
+                        r.task.join();
+                    }
+                }
+                Some(def) => {
+                    let r = &running[&name];
+                    let env = self.env.clone();
+                    let id = r.id;
+                    let res = r
+                        .task
+                        .call(move |st| {
+                            if unban {
+                                let _ = st.actions.unban(None, true, crate::actions::wall_now());
+                            }
+                            st.reload(id, def, &env).map_err(|e| format!("{e:#}"))
+                        })
+                        .await;
+                    match res {
+                        Some(Ok(())) => done.push(name),
+                        Some(Err(e)) => log::error!("Jail '{name}' not reloaded: {e}"),
+                        None => {}
+                    }
+                }
+            }
+        }
+        for (name, def) in defs {
+            if only.is_some_and(|j| j != name) {
+                continue;
+            }
+            let id = self
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(task) = start_one(id, def, &self.env) {
+                running.insert(name.clone(), Running { id, task });
+                done.push(name);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Stops every jail (XDP entries stay pinned, the store keeps bans).
+    pub async fn stop(&self) {
+        let mut running = self.running.lock().await;
+        for (_, r) in std::mem::take(&mut *running) {
+            tokio::task::block_in_place(|| r.task.join());
+        }
+    }
+
+    /// The shared parts jails are built with.
+    pub fn env(&self) -> &JailEnv {
+        &self.env
+    }
+}
+
+/// A jail list shared by the control handler and the signal task.
+pub type SharedJails = Arc<Jails>;

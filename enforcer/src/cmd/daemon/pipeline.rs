@@ -1,0 +1,351 @@
+//! One configured jail at work, on its own thread: lines from its source go
+//! through its filter, failures through the jail (counting, ignore, ban
+//! time), ban decisions through its Actions (XDP maps or commands) into the
+//! store. Control requests reach the jail as closures run on this thread
+//! ([`JailTask::call`]), so the jail's state is never shared or locked.
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    actions::{self, Actions, BanTable, ModeDecision, time2str},
+    config::JailDef,
+    filter::{Failure, Filter, FilterOptions, FilterParts, UseDns},
+    jail::{Jail, JailSettings, Outcome, Ticket},
+    metrics::Metrics,
+    source::{JailSource, LineReceiver, SourceHandle, SourceId},
+    store::{LogPosition, Store},
+};
+
+/// A closure run on the jail's thread with its state.
+pub type JailCall = Box<dyn FnOnce(&mut JailState) + Send>;
+
+/// What the jail's thread owns.
+pub struct JailState {
+    pub def: JailDef,
+    pub filter: Filter,
+    pub jail: Jail,
+    pub actions: Actions,
+    pub source: Option<SourceHandle>,
+    lines: Option<LineReceiver>,
+    /// Files the source reads (for `status`).
+    pub files: Vec<String>,
+    positions: HashMap<PathBuf, LogPosition>,
+    store: Option<Arc<Store>>,
+    metrics: Arc<Metrics>,
+    /// Set by a `stop` of this jail (reload removed it).
+    pub stopping: bool,
+}
+
+/// Everything needed to build a jail; kept to rebuild it on reload.
+#[derive(Clone)]
+pub struct JailEnv {
+    pub decision: ModeDecision,
+    pub table: Option<Arc<dyn BanTable>>,
+    pub store: Option<Arc<Store>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The filter of a configured jail.
+pub fn build_filter(def: &JailDef) -> anyhow::Result<Filter> {
+    let f = &def.filter;
+    let parts = FilterParts {
+        name: f.name.clone(),
+        prefregex: f.prefregex.clone(),
+        failregex: f.failregex.clone(),
+        ignoreregex: f.ignoreregex.clone(),
+        maxlines: f.maxlines,
+        datepattern: f.datepattern.clone(),
+    };
+    let usedns: UseDns = def
+        .usedns
+        .parse()
+        .map_err(|e| anyhow::anyhow!("jail {}: {e}", def.name))?;
+    let opts = FilterOptions {
+        usedns,
+        logtimezone: def.options.get("logtimezone").cloned(),
+        ..FilterOptions::default()
+    };
+    Filter::from_parts(&parts, &opts)
+        .map_err(|e| anyhow::anyhow!("jail {}: filter {}: {e}", def.name, f.name))
+}
+
+impl JailState {
+    /// Builds a jail (filter, failure side, actions) and its source, starts
+    /// its actions and restores its bans from the store, keeping their end.
+    pub fn start(id: u32, def: JailDef, env: &JailEnv) -> anyhow::Result<JailState> {
+        let name = def.name.clone();
+        let filter = build_filter(&def)?;
+        let bstore = env
+            .store
+            .clone()
+            .map(|s| s as Arc<dyn crate::jail::BanStore>);
+        let jail = Jail::new(&JailSettings::from_def(&def), bstore.clone())?;
+        let mut actions = Actions::from_def(&def, &env.decision, env.table.clone(), bstore)
+            .with_context(|| format!("jail {name}"))?;
+        let now = actions::wall_now();
+        let source = JailSource::for_jail(SourceId(id), &def, env.store.as_deref(), now)
+            .with_context(|| format!("jail {name}"))?;
+        if let Some(s) = &env.store
+            && let Err(e) = s.add_jail(&name)
+        {
+            log::error!("[{name}] {e}");
+        }
+        let files = match &source {
+            JailSource::Files(_) => crate::source::files::expand(&def.logpath)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            JailSource::Journal(_) => Vec::new(),
+        };
+        let (tx, rx) = crate::source::channel(crate::source::DEFAULT_CHANNEL_CAPACITY);
+        let handle = source.spawn(tx).with_context(|| format!("jail {name}"))?;
+        for (action, e) in actions.start(now) {
+            log::error!("[{name}] action {action} failed to start: {e}");
+        }
+        let mut st = JailState {
+            def,
+            filter,
+            jail,
+            actions,
+            source: Some(handle),
+            lines: Some(rx),
+            files,
+            positions: HashMap::new(),
+            store: env.store.clone(),
+            metrics: env.metrics.clone(),
+            stopping: false,
+        };
+        st.restore(now);
+        log::info!("Jail '{name}' started");
+        Ok(st)
+    }
+
+    fn restore(&mut self, now: f64) {
+        let tickets = self.jail.restore(now);
+        for t in tickets {
+            self.actions.ban_ticket(t, now);
+        }
+        self.metrics
+            .set_active_bans(&self.def.name, self.actions.ban_manager().size() as i64);
+    }
+
+    /// Runs one line through filter and jail, banning what is due.
+    fn line(&mut self, line: crate::source::Line, fails: &mut Vec<Failure>) {
+        let start = std::time::Instant::now();
+        fails.clear();
+        match line.time {
+            Some(t) => self.filter.process_entry(&line.bytes, t, fails),
+            None => self.filter.process_line(&line.bytes, fails),
+        }
+        let name = self.def.name.clone();
+        self.metrics
+            .source(&name, &line.source.0.to_string())
+            .line(!fails.is_empty(), start.elapsed().as_secs_f64());
+        if let Some((path, pos)) = line.log_position() {
+            self.positions.insert(path.to_path_buf(), pos);
+        }
+        let now = actions::wall_now();
+        for f in fails.drain(..) {
+            if f.nofail {
+                continue;
+            }
+            if line.in_operation {
+                log::info!("[{name}] Found {} - {}", f.fid, time2str(f.time));
+            }
+            self.metrics.failure(&name);
+            let mut t = Ticket::new(f.fid, f.addr, f.time);
+            t.matches = f.matches;
+            t.data = f.fields;
+            if let Outcome::Ban(tickets) = self.jail.process(t, now) {
+                self.actions.set_found(self.jail.found());
+                for t in tickets {
+                    if self.actions.ban_ticket(t, now).added {
+                        self.metrics.ban(&name);
+                    }
+                }
+                self.metrics
+                    .set_active_bans(&name, self.actions.ban_manager().size() as i64);
+            }
+        }
+    }
+
+    /// Once a second: expiry, failure cleanup, positions to the store.
+    fn tick(&mut self) {
+        let now = actions::wall_now();
+        let n = self.actions.check_unban(now, 1000);
+        if n > 0 {
+            for _ in 0..n {
+                self.metrics.unban(&self.def.name);
+            }
+            self.metrics
+                .set_active_bans(&self.def.name, self.actions.ban_manager().size() as i64);
+        }
+        self.jail.service(now);
+        self.actions.set_found(self.jail.found());
+        self.save_positions();
+    }
+
+    fn save_positions(&mut self) {
+        let Some(store) = &self.store else {
+            self.positions.clear();
+            return;
+        };
+        for (path, pos) in self.positions.drain() {
+            if let Err(e) = store.set_log_position(&self.def.name, &path.to_string_lossy(), &pos) {
+                log::error!("[{}] {e}", self.def.name);
+            }
+        }
+    }
+
+    /// Stops reading and the actions (XDP entries stay unless the jail was
+    /// told to flush them).
+    pub fn stop(&mut self) {
+        if let Some(s) = self.source.take() {
+            s.stop();
+        }
+        self.lines = None;
+        self.save_positions();
+        for (action, e) in self.actions.stop(None, actions::wall_now()) {
+            log::error!("[{}] action {action} failed to stop: {e}", self.def.name);
+        }
+        log::info!("Jail '{}' stopped", self.def.name);
+    }
+
+    /// Swaps in a new definition: filter, counters' settings, source and
+    /// actions (two-phase, so unchanged actions keep their bans).
+    pub fn reload(&mut self, id: u32, def: JailDef, env: &JailEnv) -> anyhow::Result<()> {
+        let name = def.name.clone();
+        let filter = build_filter(&def)?;
+        let bstore = env
+            .store
+            .clone()
+            .map(|s| s as Arc<dyn crate::jail::BanStore>);
+        let jail = Jail::new(&JailSettings::from_def(&def), bstore)?;
+        let now = actions::wall_now();
+        let source = JailSource::for_jail(SourceId(id), &def, env.store.as_deref(), now)
+            .with_context(|| format!("jail {name}"))?;
+        if let Some(s) = self.source.take() {
+            s.stop();
+        }
+        self.save_positions();
+        self.actions.reload_begin();
+        for a in &def.actions {
+            if let Err(e) = self.actions.add_def(a, &env.decision) {
+                log::error!("[{name}] action {}: {e}", a.name);
+            }
+        }
+        for (action, e) in self.actions.reload_end(now) {
+            log::error!("[{name}] action {action}: {e}");
+        }
+        self.actions.set_bantime(def.bantime);
+        let (tx, rx) = crate::source::channel(crate::source::DEFAULT_CHANNEL_CAPACITY);
+        self.source = Some(source.spawn(tx).with_context(|| format!("jail {name}"))?);
+        self.lines = Some(rx);
+        self.filter = filter;
+        self.jail = jail;
+        self.def = def;
+        log::info!("Jail '{name}' reloaded");
+        Ok(())
+    }
+}
+
+/// A running jail's handle: send it work, stop it.
+pub struct JailTask {
+    tx: mpsc::UnboundedSender<JailCall>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JailTask {
+    /// Runs `state` on a new thread until [`JailTask::join`].
+    pub fn spawn(state: JailState) -> anyhow::Result<JailTask> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let name = format!("jail-{}", state.def.name);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || run(state, rx))
+            .context("starting a jail thread")?;
+        Ok(JailTask {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` on the jail's thread and returns its result; `None` when
+    /// the jail has stopped.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut JailState) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let call: JailCall = Box::new(move |st| {
+            let _ = tx.send(f(st));
+        });
+        self.tx.send(call).ok()?;
+        rx.await.ok()
+    }
+
+    /// Stops the jail (actions stopped, XDP entries kept) and waits.
+    pub fn join(mut self) {
+        let _ = self
+            .tx
+            .send(Box::new(|st: &mut JailState| st.stopping = true));
+        drop(self.tx);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(mut st: JailState, mut calls: mpsc::UnboundedReceiver<JailCall>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("[{}] cannot run: {e}", st.def.name);
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut fails = Vec::new();
+        loop {
+            let mut lines = st.lines.take();
+            tokio::select! {
+                line = recv(&mut lines) => {
+                    st.lines = lines;
+                    match line {
+                        Some(l) => st.line(l, &mut fails),
+                        None => st.lines = None,
+                    }
+                }
+                call = calls.recv() => {
+                    st.lines = lines;
+                    match call {
+                        Some(f) => f(&mut st),
+                        None => break,
+                    }
+                    if st.stopping {
+                        break;
+                    }
+                }
+                _ = tick.tick() => {
+                    st.lines = lines;
+                    st.tick();
+                }
+            }
+        }
+        st.stop();
+    });
+}
+
+async fn recv(lines: &mut Option<LineReceiver>) -> Option<crate::source::Line> {
+    match lines {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,99 @@
+//! From flags and configuration to running jails: the configuration is
+//! read before anything else (a bad one stops the daemon with FILE:LINE),
+//! the log set up from it, then the store at `dbfile`, the mode decision,
+//! the metrics endpoint, and every enabled jail.
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Context as _;
+
+use super::{jails::Jails, pipeline::JailEnv};
+use crate::{
+    actions::{self, BanTable, Mode},
+    cli::DaemonArgs,
+    config::Config,
+    metrics::Metrics,
+    store::{DbFile, Store},
+    xdp::Dataplane,
+};
+
+/// The configuration the daemon runs, and where it was read.
+pub struct Loaded {
+    pub config: Config,
+    pub dir: Option<PathBuf>,
+}
+
+/// Reads `--config` (the embedded default when the directory is missing).
+pub fn load_config(args: &DaemonArgs) -> Result<Loaded, String> {
+    if args.config.is_dir() {
+        let config = crate::config::load(&args.config).map_err(|e| e.to_string())?;
+        Ok(Loaded {
+            config,
+            dir: Some(args.config.clone()),
+        })
+    } else {
+        let config = crate::config::load_default().map_err(|e| e.to_string())?;
+        Ok(Loaded { config, dir: None })
+    }
+}
+
+/// Opens the store, decides the mode and starts every enabled jail on the
+/// attached data plane.
+pub fn start_jails(
+    args: &DaemonArgs,
+    loaded: Loaded,
+    plane: Dataplane,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Arc<Jails>> {
+    let g = &loaded.config.global;
+    let store = match Store::open_dbfile(&DbFile::parse(&g.dbfile))
+        .with_context(|| format!("dbfile {}", g.dbfile))?
+    {
+        Some(mut s) => {
+            s.set_purge_age(g.dbpurgeage);
+            s.set_max_matches(g.dbmaxmatches);
+            log::info!("Connected to fail2ban persistent database '{}'", g.dbfile);
+            Some(Arc::new(s))
+        }
+        None => None,
+    };
+    let decision = actions::decide(Mode::from(args.mode), Ok(())).map_err(anyhow::Error::msg)?;
+    log::info!("Mode: {}", decision.reason);
+    let table: Arc<dyn BanTable> = Arc::new(plane);
+    let env = JailEnv {
+        decision,
+        table: Some(table),
+        store,
+        metrics,
+    };
+    let names: Vec<&str> = loaded
+        .config
+        .jails
+        .iter()
+        .map(|j| j.name.as_str())
+        .collect();
+    log::info!("Jails to start: {}", names.join(", "));
+    Ok(Arc::new(Jails::start(loaded.config, loaded.dir, env)))
+}
+
+/// Purges old bans from the store hourly (`dbpurgeage`).
+pub async fn purge(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let s = store.clone();
+                let now = actions::wall_now() as i64;
+                match tokio::task::spawn_blocking(move || s.purge(now)).await {
+                    Ok(Ok(n)) if n > 0 => log::info!("database: {n} old bans purged"),
+                    Ok(Err(e)) => log::error!("database purge: {e}"),
+                    _ => {}
+                }
+            }
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `enforcer get JAIL KEY [--with-time] [--json]`: one setting of a running
+//! jail (bantime, findtime, maxretry, banip, actions, logpath, ignoreip…),
+//! printed as fail2ban-client prints it.
+use std::process::ExitCode;
+
+use super::client::{call, print_json};
+use crate::{
+    cli::{GetArgs, GlobalArgs},
+    control::Request,
+};
+
+pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<ExitCode> {
+    let request = Request::Get {
+        jail: args.jail,
+        key: args.key,
+        with_time: args.with_time,
+    };
+    let result = match call(global, &request) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    if args.json {
+        print_json(&result["value"]);
+    } else {
+        println!("{}", result["text"].as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,22 @@
+//! `enforcer version`: the running daemon's version (the client's own is
+//! `enforcer --version`).
+use std::process::ExitCode;
+
+use super::client::{call, print_json};
+use crate::{
+    cli::{GlobalArgs, JsonArgs},
+    control::Request,
+};
+
+pub fn run(global: &GlobalArgs, args: JsonArgs) -> anyhow::Result<ExitCode> {
+    let result = match call(global, &Request::Version {}) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    if args.json {
+        print_json(&result);
+    } else {
+        println!("{}", result["version"].as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
