@@ -148,6 +148,12 @@ pub struct UnbanArgs {
 
 #[derive(Debug, Args)]
 pub struct BannedArgs {
+    /// Only bans of these addresses (a prefix ban covering one counts).
+    #[arg(value_name = "ADDR|CIDR")]
+    pub targets: Vec<String>,
+    /// Only bans of this jail.
+    #[arg(long)]
+    pub jail: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod build_ebpf;
+mod install;
 mod prereqs;
 mod run;
 mod test;
@@ -36,6 +37,8 @@ enum Task {
     Run(run::RunArgs),
     /// Unit tests, then the privileged integration tests, as CI runs them.
     Test(test::TestArgs),
+    /// Install the binary, its systemd unit and the default configuration.
+    Install(install::InstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Task::Prereqs => prereqs::ensure(),
         Task::Run(args) => run::run(&args),
         Task::Test(args) => test::test(&args),
+        Task::Install(args) => install::install(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! `enforcer banned [--json]`: every current ban with its jail and expiry.
+//! `enforcer banned [ADDR…] [--jail NAME] [--json]`: current bans (all, or
+//! those of the addresses asked about) with their jail and expiry.
 use std::process::ExitCode;
 
 use super::client::{call, format_expiry, print_json};
@@ -8,9 +9,12 @@ use crate::{
 };
 
 pub fn run(global: &GlobalArgs, args: BannedArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = crate::control::parse_targets(&args.targets) {
+        return Ok(super::client::fail(super::client::USAGE, e));
+    }
     let request = Request::Banned {
-        jail: None,
-        targets: vec![],
+        jail: args.jail,
+        targets: args.targets,
     };
     let result = match call(global, &request) {
         Ok(r) => r,

@@ -196,6 +196,7 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
     let dataplane = program.dataplane()?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let jails = setup::start_jails(&args, loaded, dataplane.clone(), metrics.clone())?;
+    let dataplane_for_metrics = dataplane.clone();
     let plane = XdpPlane(dataplane);
     let daemon = Daemon::start_with(plane, server, Some(jails.clone()))?;
     if let Some(addr) = &args.metrics {
@@ -206,6 +207,11 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
             let _ = stop.wait_for(|s| *s).await;
         }));
     }
+    tokio::spawn(setup::xdp_metrics(
+        dataplane_for_metrics,
+        metrics.clone(),
+        daemon.shutdown_handle().subscribe(),
+    ));
     if let Some(store) = jails.env().store.clone() {
         tokio::spawn(setup::purge(store, daemon.shutdown_handle().subscribe()));
     }

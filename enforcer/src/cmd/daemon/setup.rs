@@ -97,3 +97,33 @@ pub async fn purge(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<boo
         }
     }
 }
+
+/// Copies the data plane's per-jail drop counters into the metrics every
+/// few seconds (the kernel counts; Prometheus scrapes us).
+pub async fn xdp_metrics(
+    plane: Dataplane,
+    metrics: Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let p = plane.clone();
+                if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || p.stats()).await {
+                    for j in s.jails {
+                        if let Some(name) = j.name {
+                            // Bytes are counted for the whole plane only.
+                            metrics.set_xdp_dropped(&name, j.dropped, 0);
+                        }
+                    }
+                }
+            }
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
