@@ -50,7 +50,9 @@ fn check_targets(targets: &[String]) -> Result<(), Response> {
 /// Bans on a configured jail's own thread, with the jail's ban time unless
 /// `bantime` says otherwise.
 fn jail_ban(st: &mut JailState, targets: &[String], bantime: Option<i64>) -> Response {
-    let now = actions::wall_now();
+    // Whole seconds: the store keeps whole seconds, so the end reported
+    // here is the end restored after a restart.
+    let now = actions::wall_now().floor();
     let mut banned = Vec::new();
     for t in targets {
         let Ok((id, ip)) = parse_target(t) else {
@@ -91,7 +93,7 @@ fn bans_of(st: &mut JailState) -> Vec<BanInfo> {
         .map(|t| BanInfo {
             target: t.fid.clone(),
             jail: st.def.name.clone(),
-            expiry: (t.ban_time_or(bt) >= 0).then(|| t.end_of_ban(bt) as i64),
+            expiry: (t.ban_time_or(bt) >= 0).then(|| t.end_of_ban(bt).ceil() as i64),
         })
         .collect()
 }
@@ -367,17 +369,20 @@ impl<P: BanPlane> FullControl<P> {
         }
         let mut reply: BannedReply =
             serde_json::from_value(r.result).unwrap_or(BannedReply { bans: Vec::new() });
-        // Bans carried out by commands only (no XDP entry) come from the jails.
+        // A configured jail's own record is authoritative (its end as
+        // stored, not as converted through the kernel's clock); bans
+        // carried out by commands only (no XDP entry) come from it too.
         for (_, bans) in self.jails.call_all(bans_of).await {
             for b in bans {
                 let wanted = targets.is_empty() || targets.contains(&b.target);
-                if wanted
-                    && !reply
-                        .bans
-                        .iter()
-                        .any(|x| x.target == b.target && x.jail == b.jail)
+                match reply
+                    .bans
+                    .iter_mut()
+                    .find(|x| x.target == b.target && x.jail == b.jail)
                 {
-                    reply.bans.push(b);
+                    Some(x) => x.expiry = b.expiry,
+                    None if wanted => reply.bans.push(b),
+                    None => {}
                 }
             }
         }
