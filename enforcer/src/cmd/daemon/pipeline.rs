@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     actions::{self, Actions, BanTable, ModeDecision, time2str},
     config::JailDef,
-    filter::{Failure, Filter, FilterOptions, FilterParts, UseDns},
+    filter::{Failure, Filter, FilterOptions, UseDns},
     jail::{Jail, JailSettings, Outcome, Ticket},
     metrics::Metrics,
     source::{JailSource, LineReceiver, SourceHandle, SourceId},
@@ -49,15 +49,6 @@ pub struct JailEnv {
 
 /// The filter of a configured jail.
 pub fn build_filter(def: &JailDef) -> anyhow::Result<Filter> {
-    let f = &def.filter;
-    let parts = FilterParts {
-        name: f.name.clone(),
-        prefregex: f.prefregex.clone(),
-        failregex: f.failregex.clone(),
-        ignoreregex: f.ignoreregex.clone(),
-        maxlines: f.maxlines,
-        datepattern: f.datepattern.clone(),
-    };
     let usedns: UseDns = def
         .usedns
         .parse()
@@ -67,8 +58,8 @@ pub fn build_filter(def: &JailDef) -> anyhow::Result<Filter> {
         logtimezone: def.options.get("logtimezone").cloned(),
         ..FilterOptions::default()
     };
-    Filter::from_parts(&parts, &opts)
-        .map_err(|e| anyhow::anyhow!("jail {}: filter {}: {e}", def.name, f.name))
+    Filter::new(&def.filter, &opts)
+        .map_err(|e| anyhow::anyhow!("jail {}: filter {}: {e}", def.name, def.filter.name))
 }
 
 impl JailState {
