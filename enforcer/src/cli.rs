@@ -66,6 +66,13 @@ pub struct DaemonArgs {
     /// Capacity of the prefix (CIDR) ban tries (per family).
     #[arg(long, default_value_t = 100_000)]
     pub max_prefixes: u32,
+    /// Log target, overriding fail2ban.conf's `logtarget` (a file, STDERR,
+    /// STDOUT, SYSLOG).
+    #[arg(long, value_name = "TARGET")]
+    pub logtarget: Option<String>,
+    /// Log level, overriding fail2ban.conf's `loglevel`.
+    #[arg(long, value_name = "LEVEL")]
+    pub loglevel: Option<String>,
     /// Serve Prometheus metrics on ADDR:PORT (off by default).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,

@@ -83,6 +83,13 @@ impl Daemon {
             .arg(&paths.socket)
             .arg("--bpffs")
             .arg(&paths.bpffs)
+            // The log in the test's file, unless the test brings its own
+            // configuration (and so its own logtarget).
+            .args(if args.contains(&"--config") {
+                &[][..]
+            } else {
+                &["--logtarget", "STDERR"][..]
+            })
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -163,7 +163,9 @@ pub fn run(global: &GlobalArgs, args: DaemonArgs) -> anyhow::Result<ExitCode> {
         Err(msg) => return Ok(super::client::fail(super::client::USAGE, msg)),
     };
     let g = &loaded.config.global;
-    if let Err(msg) = f2blog::init(&g.logtarget, &g.loglevel) {
+    let target = args.logtarget.as_deref().unwrap_or(&g.logtarget);
+    let level = args.loglevel.as_deref().unwrap_or(&g.loglevel);
+    if let Err(msg) = f2blog::init(target, level) {
         return Ok(super::client::fail(super::client::USAGE, msg));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
