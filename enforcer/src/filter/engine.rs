@@ -471,7 +471,10 @@ impl Filter {
     }
 
     fn find_failure(&mut self, date: f64, out: &mut Vec<Failure>) {
-        let org = self.buffer.clone();
+        // The buffer as it was on entry (`org`), kept aside only once
+        // `self.buffer` is replaced: cloning it for every line cost an
+        // allocation per line for the common case where it never changes.
+        let mut org_saved: Option<Vec<TLine>> = None;
         let mut buf: Option<String> = Some(buffer_text(&self.buffer));
         let nfail = self.fail.len();
         if !self.ignore.is_empty()
@@ -489,10 +492,13 @@ impl Filter {
             }
             pre = p.groups(b);
             if let Some(content) = pre.g.remove("content").filter(|c| !c.is_empty()) {
-                self.buffer = vec![TLine {
-                    post: content,
-                    ..Default::default()
-                }];
+                org_saved = Some(std::mem::replace(
+                    &mut self.buffer,
+                    vec![TLine {
+                        post: content,
+                        ..Default::default()
+                    }],
+                ));
                 buf = None;
             }
         }
@@ -500,16 +506,23 @@ impl Filter {
             if self.cand.get(i) == Some(&false) {
                 continue;
             }
-            let b = buf.get_or_insert_with(|| buffer_text(&self.buffer)).clone();
-            if !self.fail[i].search(&b) {
+            let b: &str = buf.get_or_insert_with(|| buffer_text(&self.buffer));
+            if !self.fail[i].search(b) {
                 continue;
             }
             let rx = &self.fail[i];
             let (ms, me) = rx.span();
-            let mut fd = rx.groups(&b);
-            let skipped = rx.skipped(&b);
-            let lines = split_matched(&b, ms, me, &org, &skipped);
-            if !self.ignore.is_empty() && self.ignore_line(&b, Some(&lines)) {
+            let mut fd = rx.groups(b);
+            let skipped = rx.skipped(b);
+            let org = org_saved.as_deref().unwrap_or(&self.buffer);
+            let lines = split_matched(b, ms, me, org, &skipped);
+            if !self.ignore.is_empty() {
+                // ignore_line may replace the buffer: keep the original.
+                if org_saved.is_none() {
+                    org_saved = Some(self.buffer.clone());
+                }
+            }
+            if !self.ignore.is_empty() && self.ignore_line(b, Some(&lines)) {
                 self.last_ignored = true;
                 buf = None;
                 if !self.opts.check_all {
@@ -519,7 +532,10 @@ impl Filter {
             }
             let (matched, unmatched) = lines;
             if !self.opts.check_all || self.maxlines > 1 {
-                self.buffer = unmatched;
+                let old = std::mem::replace(&mut self.buffer, unmatched);
+                if org_saved.is_none() {
+                    org_saved = Some(old);
+                }
                 buf = None;
             }
             if !pre.g.is_empty() {
