@@ -38,6 +38,21 @@ pub fn call(global: &GlobalArgs, request: &Request) -> Result<serde_json::Value,
     })
 }
 
+/// Sends `request` and prints the daemon's answer: its `value` as JSON with
+/// `--json`, else its `text` as fail2ban-client would print it.
+pub fn call_and_print(global: &GlobalArgs, request: &Request, json: bool) -> ExitCode {
+    let result = match call(global, request) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if json {
+        print_json(&result["value"]);
+    } else {
+        println!("{}", result["text"].as_str().unwrap_or_default());
+    }
+    ExitCode::SUCCESS
+}
+
 /// Prints `value` as one line of JSON.
 pub fn print_json(value: &serde_json::Value) {
     println!("{value}");

@@ -3,7 +3,7 @@
 //! printed as fail2ban-client prints it.
 use std::process::ExitCode;
 
-use super::client::{call, print_json};
+use super::client::call_and_print;
 use crate::{
     cli::{GetArgs, GlobalArgs},
     control::Request,
@@ -15,14 +15,5 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<ExitCode> {
         key: args.key,
         with_time: args.with_time,
     };
-    let result = match call(global, &request) {
-        Ok(r) => r,
-        Err(code) => return Ok(code),
-    };
-    if args.json {
-        print_json(&result["value"]);
-    } else {
-        println!("{}", result["text"].as_str().unwrap_or_default());
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(call_and_print(global, &request, args.json))
 }

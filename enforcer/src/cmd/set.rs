@@ -3,7 +3,7 @@
 //! delignoreip); the daemon checks the value and answers with the new one.
 use std::process::ExitCode;
 
-use super::client::{call, print_json};
+use super::client::call_and_print;
 use crate::{
     cli::{GlobalArgs, SetArgs},
     control::Request,
@@ -15,14 +15,5 @@ pub fn run(global: &GlobalArgs, args: SetArgs) -> anyhow::Result<ExitCode> {
         key: args.key,
         values: args.values,
     };
-    let result = match call(global, &request) {
-        Ok(r) => r,
-        Err(code) => return Ok(code),
-    };
-    if args.json {
-        print_json(&result["value"]);
-    } else {
-        println!("{}", result["text"].as_str().unwrap_or_default());
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(call_and_print(global, &request, args.json))
 }
