@@ -276,14 +276,18 @@ fn report(
     let total: u64 = filter.stats.fail_hits.iter().sum();
     writeln!(out, "Failregex: {total} total")?;
     writeln!(out, "|-  #) [# of hits] regular expression")?;
-    for (i, ((re, fancy), hits)) in filter
+    for (i, ((re, engine), hits)) in filter
         .failregex_info()
         .iter()
         .zip(&filter.stats.fail_hits)
         .enumerate()
     {
         if *hits > 0 || args.verbose {
-            let engine = if *fancy { " (fancy-regex)" } else { "" };
+            let engine = if engine.is_empty() {
+                String::new()
+            } else {
+                format!(" ({engine})")
+            };
             writeln!(out, "|  {:>2}) [{hits}] {re}{engine}", i + 1)?;
         }
     }

@@ -73,7 +73,7 @@ impl Rx {
         if multiline {
             expanded.insert_str(0, "(?m)");
         }
-        let pat = Pattern::new(&expanded).map_err(|source| FilterError::Regex {
+        let pat = Pattern::new_linear(&expanded).map_err(|source| FilterError::Regex {
             what,
             index,
             source,
@@ -270,11 +270,20 @@ impl Filter {
         self.fail.len()
     }
 
-    /// The failregexes (Python source, tags expanded) and whether each runs on fancy-regex.
-    pub fn failregex_info(&self) -> Vec<(String, bool)> {
+    /// The failregexes (Python source, tags expanded) and the engine each
+    /// runs on: "" (regex), "regex + checks" (rewritten, see
+    /// [`super::linear`]) or "fancy-regex".
+    pub fn failregex_info(&self) -> Vec<(String, &'static str)> {
         self.fail
             .iter()
-            .map(|r| (r.pat.source.clone(), r.pat.is_fancy()))
+            .map(|r| {
+                let engine = match (r.pat.is_fancy(), r.pat.is_linear()) {
+                    (true, _) => "fancy-regex",
+                    (_, true) => "regex + checks",
+                    _ => "",
+                };
+                (r.pat.source.clone(), engine)
+            })
             .collect()
     }
 

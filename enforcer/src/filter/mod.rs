@@ -3,6 +3,7 @@
 //! failregex, ignoreregex, multi-line).
 //!
 //! - [`translate`]: Python `re` patterns -> `regex` / `fancy-regex`.
+//! - [`linear`]: fancy patterns rewritten exactly for the regex crate.
 //! - [`tags`]: `<HOST>`, `<F-USER>`… into named groups.
 //! - [`prefilter`]: required literals + Aho-Corasick, the fast path.
 //! - [`date`]: the date detector and strptime.
@@ -15,6 +16,7 @@ use std::net::IpAddr;
 pub mod date;
 pub mod dns;
 pub mod engine;
+pub mod linear;
 pub mod multiline;
 pub mod prefilter;
 pub mod tags;

@@ -16,6 +16,8 @@
 //! away (hitting the limit counts as "no match").
 use regex::CaptureLocations;
 
+use super::linear::Linear;
+
 /// Backtracking steps fancy-regex may take for one search.
 pub const BACKTRACK_LIMIT: usize = 200_000;
 
@@ -284,6 +286,9 @@ fn class(chars: &[char], start: usize, out: &mut String) -> usize {
 pub enum Engine {
     Fast(regex::Regex),
     Fancy(Box<fancy_regex::Regex>),
+    /// A fancy pattern rewritten for the regex crate with post-checks;
+    /// fancy-regex runs only when a check fails (see [`super::linear`]).
+    Linear(Box<Linear>, Box<fancy_regex::Regex>),
 }
 
 /// A compiled pattern with its group names and a reusable capture buffer.
@@ -349,6 +354,7 @@ impl Pattern {
         let names = match &engine {
             Engine::Fast(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
             Engine::Fancy(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
+            Engine::Linear(l, _) => l.names.clone(),
         };
         Ok(Pattern {
             engine,
@@ -358,8 +364,33 @@ impl Pattern {
         })
     }
 
+    /// Compiles a Python pattern like [`Pattern::new`], but a pattern that
+    /// needs fancy-regex runs on the regex crate when [`Linear`] can rewrite
+    /// it exactly (its group list then has extra unnamed entries: markers,
+    /// and second copies of a group under the same name).
+    pub fn new_linear(py: &str) -> Result<Pattern, PatternError> {
+        let t = translate(py);
+        let mut p = Self::from_translated(py, &t)?;
+        if let Engine::Fancy(_) = &p.engine
+            && let Some(lin) = Linear::new(&t.pattern)
+        {
+            let Engine::Fancy(f) = std::mem::replace(&mut p.engine, Engine::Fast(lin.re.clone()))
+            else {
+                unreachable!()
+            };
+            p.names = lin.names.clone();
+            p.engine = Engine::Linear(Box::new(lin), f);
+        }
+        Ok(p)
+    }
+
     pub fn is_fancy(&self) -> bool {
         matches!(self.engine, Engine::Fancy(_))
+    }
+
+    /// Whether the pattern runs on the regex crate with post-checks.
+    pub fn is_linear(&self) -> bool {
+        matches!(self.engine, Engine::Linear(..))
     }
 
     /// Index of a named group.
@@ -377,6 +408,7 @@ impl Pattern {
             slots: vec![None; self.names.len()],
             locs: match &self.engine {
                 Engine::Fast(r) => Some(r.capture_locations()),
+                Engine::Linear(l, _) => Some(l.re.capture_locations()),
                 Engine::Fancy(_) => None,
             },
             owner: self.id,
@@ -409,6 +441,29 @@ impl Pattern {
                 // Ok(None): no match; Err: backtrack limit hit, counts as no match.
                 _ => false,
             },
+            Engine::Linear(l, f) => {
+                let locs = caps.locs.as_mut().expect("linear engine locations");
+                if l.re.captures_read_at(locs, hay, start).is_none() {
+                    return false;
+                }
+                if l.passes(hay, locs) {
+                    for (i, s) in caps.slots.iter_mut().enumerate() {
+                        *s = locs.get(i);
+                    }
+                    return true;
+                }
+                // A check failed: the exact engine decides.
+                let Ok(Some(c)) = f.captures_from_pos(hay, start) else {
+                    return false;
+                };
+                caps.slots.iter_mut().for_each(|s| *s = None);
+                for (i, &j) in l.fmap.iter().enumerate() {
+                    if let (Some(s), Some(m)) = (caps.slots.get_mut(j), c.get(i)) {
+                        *s = Some((m.start(), m.end()));
+                    }
+                }
+                true
+            }
         }
     }
 
@@ -420,6 +475,7 @@ impl Pattern {
         match &self.engine {
             Engine::Fast(r) => r.is_match(hay),
             Engine::Fancy(r) => r.is_match(hay).unwrap_or(false),
+            Engine::Linear(l, _) => l.re.is_match(hay) && self.captures(hay, &mut self.caps()),
         }
     }
 }
