@@ -11,7 +11,7 @@ use std::{borrow::Cow, collections::BTreeMap};
 use super::{
     error::{ConfigError, Loc},
     ini::Val,
-    store::Store,
+    store::{Section, Store},
 };
 
 /// How deep references may nest before we give up (configparser allows 10).
@@ -23,6 +23,8 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
     pub section: &'a str,
     pub vars: Option<&'a BTreeMap<String, Val>>,
+    /// `section` looked up once (every lookup starts there).
+    own: Option<&'a Section>,
 }
 
 impl<'a> Ctx<'a> {
@@ -31,6 +33,7 @@ impl<'a> Ctx<'a> {
             store,
             section,
             vars: None,
+            own: store.section(section),
         }
     }
 
@@ -44,7 +47,7 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.vars.and_then(|v| v.get(name)) {
             return Some(Cow::Borrowed(v));
         }
-        if let Some(v) = self.store.own(self.section, name) {
+        if let Some(v) = self.own.and_then(|s| s.opts.get(name)) {
             return Some(Cow::Borrowed(v));
         }
         if let Some(v) = self.store.defaults.get(name) {
@@ -52,8 +55,7 @@ impl<'a> Ctx<'a> {
         }
         if name == "__name__" {
             let loc = self
-                .store
-                .section(self.section)
+                .own
                 .map(|s| s.loc.clone())
                 .unwrap_or_else(|| Loc::file(std::path::Path::new("<config>")));
             return Some(Cow::Owned(Val::literal(self.section.to_string(), loc)));

@@ -120,14 +120,58 @@ fn resolve(
     jail::add_static_defaults(&mut jstore, dir);
     let mut jails = Vec::new();
     let known_refs = jail::uses_known(&jstore);
-    for name in jail::jail_names(&jstore) {
-        match jail::resolve_jail(&loader, &jstore, &name, opts.force_enable, known_refs) {
+    let names = jail::jail_names(&jstore);
+    let results = par_map(&names, |name| {
+        jail::resolve_jail(&loader, &jstore, name, opts.force_enable, known_refs)
+    });
+    for r in results {
+        match r {
             Ok(Some(j)) => jails.push(j),
             Ok(None) => {}
             Err(e) => errs.push(e),
         }
     }
     Ok((Resolved { global, jails }, errs))
+}
+
+/// `f` over `items` on a few threads (jails resolve independently and
+/// share the loader's caches), results in `items`' order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    };
+    // A thread costs tens of microseconds; a jail with its filter and
+    // actions about a hundred.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(items.len() / 8);
+    if threads < 2 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            let r = f(item);
+            slots.lock().expect("results lock")[i] = Some(r);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    slots
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .map(|r| r.expect("every item was mapped"))
+        .collect()
 }
 
 fn validate(r: &Resolved, mut errs: Vec<ConfigError>) -> Result<Config, Vec<ConfigError>> {
@@ -297,6 +341,16 @@ mod tests {
         assert_eq!(f.failregex, ["^fail N from <HOST>$"]);
         let e = load_filter(d.path(), "nope", &[]).unwrap_err();
         assert!(e.to_string().contains("unknown filter 'nope'"), "{e}");
+    }
+
+    #[test]
+    fn par_map_keeps_the_order() {
+        let items: Vec<u32> = (0..100).collect();
+        assert_eq!(
+            par_map(&items, |i| i * 2),
+            (0..100).map(|i| i * 2).collect::<Vec<_>>()
+        );
+        assert_eq!(par_map(&items[..3], |i| i + 1), [1, 2, 3]);
     }
 
     #[test]

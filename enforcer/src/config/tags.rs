@@ -3,7 +3,7 @@
 //! into one action per entry, config-time `<tag>` substitution (recursive,
 //! bounded; unknown tags like `<HOST>` stay for run time), and word/shell
 //! splitting of list options.
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// How often one tag may be replaced inside another before it is a loop.
 const MAX_TAG_REPLACE: u32 = 25;
@@ -156,103 +156,154 @@ pub fn split_with_options(s: &str) -> Vec<String> {
 fn find_tag(s: &str, from: usize) -> Option<(usize, usize, &str)> {
     let b = s.as_bytes();
     let mut i = from;
-    while i < b.len() {
-        if b[i] == b'<' {
-            let mut j = i + 1;
-            while j < b.len() && !matches!(b[j], b' ' | b'<' | b'>') {
-                j += 1;
-            }
-            if j < b.len() && b[j] == b'>' && j > i + 1 {
-                return Some((i, j + 1, &s[i + 1..j]));
-            }
-            i = j;
-        } else {
-            i += 1;
+    // memchr: values are rescanned after every replacement, and action
+    // values run to kilobytes.
+    while let Some(off) = memchr::memchr(b'<', b.get(i..)?) {
+        i += off;
+        let mut j = i + 1;
+        while j < b.len() && !matches!(b[j], b' ' | b'<' | b'>') {
+            j += 1;
         }
+        if j < b.len() && b[j] == b'>' && j > i + 1 {
+            return Some((i, j + 1, &s[i + 1..j]));
+        }
+        i = j;
     }
     None
 }
 
 /// Replaces `<tag>`s in every value with other values (or with what
-/// `extra` finds for a name; it is asked once per name), until nothing changes. Tags in `ignore` and
-/// unknown tags stay. A tag that refers to itself, directly or through
-/// others, is an error: (the tag whose value could not be resolved, why).
+/// `extra` finds for a name; it is asked once per name), until nothing
+/// changes, as fail2ban's substituteRecursiveTags does (values in key order,
+/// each replacement of a tag replacing all its occurrences, the scan going
+/// on from where the tag was). Tags in `ignore` and unknown tags stay. A tag
+/// that refers to itself, directly or through others, is an error: (the tag
+/// whose value could not be resolved, why).
+///
+/// It runs once per action and filter of every jail, so it works on vectors
+/// indexed like the (sorted) keys and small linear maps instead of cloning
+/// values and hashing names at every step.
 pub fn substitute_recursive_tags(
     tags: &mut BTreeMap<String, String>,
     ignore: &HashSet<String>,
     extra: &mut dyn FnMut(&str) -> Option<String>,
 ) -> Result<(), (String, String)> {
-    let keys: Vec<String> = tags.keys().cloned().collect();
-    let mut done: HashSet<String> = HashSet::new();
-    let mut counts: HashMap<String, HashMap<String, u32>> = HashMap::new();
-    let mut extra_cache: HashMap<String, Option<String>> = HashMap::new();
+    let (keys, mut vals): (Vec<String>, Vec<String>) = std::mem::take(tags).into_iter().unzip();
+    let res = substitute_in(&keys, &mut vals, ignore, extra);
+    *tags = keys.into_iter().zip(vals).collect();
+    res
+}
+
+fn substitute_in(
+    keys: &[String],
+    vals: &mut [String],
+    ignore: &HashSet<String>,
+    extra: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<(), (String, String)> {
+    let ignored: Vec<&str> = ignore.iter().map(String::as_str).collect();
+    let is_ignored = |t: &str| ignored.contains(&t);
+    let index = |t: &str| keys.binary_search_by(|k| k.as_str().cmp(t)).ok();
+    // A value without '<' has nothing to replace: done from the start.
+    let mut done: Vec<bool> = keys
+        .iter()
+        .zip(vals.iter())
+        .map(|(k, v)| is_ignored(k) || !v.contains('<'))
+        .collect();
+    let mut counts: Vec<Vec<(String, u32)>> = vec![Vec::new(); keys.len()];
+    let mut extra_cache: Vec<(String, Option<String>)> = Vec::new();
+    let mut buf = String::new();
     loop {
         let mut again = false;
-        for tag in &keys {
-            if ignore.contains(tag) || done.contains(tag) {
+        for (i, tag) in keys.iter().enumerate() {
+            if done[i] {
                 continue;
             }
-            let mut value = tags[tag].clone();
+            let mut value = std::mem::take(&mut vals[i]);
             let mut changed = false;
-            let mut rplc = counts.remove(tag).unwrap_or_default();
+            let rplc = &mut counts[i];
             let mut pos = 0;
             while let Some((start, end, rtag)) = find_tag(&value, pos) {
-                if ignore.contains(rtag) {
+                if is_ignored(rtag) {
                     pos = end;
                     continue;
                 }
-                let n = rplc.get(rtag).copied().unwrap_or(1);
+                let n = rplc.iter().find(|(t, _)| t == rtag).map_or(1, |&(_, n)| n);
                 if rtag == tag || n > MAX_TAG_REPLACE {
-                    return Err((
-                        tag.clone(),
-                        format!(
-                            "<{tag}> refers to itself (through <{rtag}>) and cannot be resolved"
-                        ),
-                    ));
+                    let e = format!(
+                        "<{tag}> refers to itself (through <{rtag}>) and cannot be resolved"
+                    );
+                    vals[i] = value;
+                    return Err((tag.clone(), e));
                 }
-                let rtag = rtag.to_string();
-                let repl = match tags.get(&rtag) {
-                    Some(v) => Some(v.clone()),
-                    None => extra_cache
-                        .entry(rtag.clone())
-                        .or_insert_with(|| extra(&rtag))
-                        .clone(),
+                let repl: Option<&str> = match index(rtag) {
+                    Some(j) => Some(vals[j].as_str()),
+                    None => {
+                        let k = match extra_cache.iter().position(|(t, _)| t == rtag) {
+                            Some(k) => k,
+                            None => {
+                                let found = extra(rtag);
+                                extra_cache.push((rtag.to_string(), found));
+                                extra_cache.len() - 1
+                            }
+                        };
+                        extra_cache[k].1.as_deref()
+                    }
                 };
                 let Some(repl) = repl else {
                     pos = end;
                     continue;
                 };
-                value = value.replace(&format!("<{rtag}>"), &repl);
+                let rtag = rtag.to_string();
+                replace_tag(&value, &rtag, repl, &mut buf);
+                std::mem::swap(&mut value, &mut buf);
                 changed = true;
                 if value.len() > MAX_VALUE_LEN {
-                    return Err((
-                        tag.clone(),
-                        format!(
-                            "<{tag}> grows beyond {MAX_VALUE_LEN} bytes while substituting <{rtag}>"
-                        ),
-                    ));
+                    let e = format!(
+                        "<{tag}> grows beyond {MAX_VALUE_LEN} bytes while substituting <{rtag}>"
+                    );
+                    vals[i] = value;
+                    return Err((tag.clone(), e));
                 }
-                *rplc.entry(rtag).or_insert(0) += 1;
+                match rplc.iter_mut().find(|(t, _)| *t == rtag) {
+                    Some((_, n)) => *n += 1,
+                    None => rplc.push((rtag, 1)),
+                }
                 pos = start;
             }
-            let has_lt = value.contains('<');
-            if changed {
-                if find_tag(&value, 0).is_some() {
-                    again = true;
-                }
-                tags.insert(tag.clone(), value);
-            }
-            counts.insert(tag.clone(), rplc);
             // Nothing replaced: every tag left is unknown or ignored, and
             // stays so (values only change when their own key is scanned).
-            if !has_lt || !changed {
-                done.insert(tag.clone());
+            if !changed || !value.contains('<') {
+                done[i] = true;
+            } else if find_tag(&value, 0).is_some() {
+                again = true;
             }
+            vals[i] = value;
         }
         if !again {
             return Ok(());
         }
     }
+}
+
+/// `value` with every `<tag>` replaced by `repl`, written to `out`.
+fn replace_tag(value: &str, tag: &str, repl: &str, out: &mut String) {
+    out.clear();
+    let b = value.as_bytes();
+    let mut last = 0;
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'<', &b[from..]) {
+        let i = from + off;
+        let end = i + 1 + tag.len();
+        if b.len() > end && b[end] == b'>' && &b[i + 1..end] == tag.as_bytes() {
+            out.push_str(&value[last..i]);
+            out.push_str(repl);
+            last = end + 1;
+            from = last;
+        } else {
+            from = i + 1;
+        }
+    }
+    out.push_str(&value[last..]);
 }
 
 /// Splits on commas, blanks and newlines, dropping empty words.
@@ -429,6 +480,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t["ban"], "add <addr_set> <ip> <bantime>");
+    }
+
+    #[test]
+    fn replace_tag_replaces_every_whole_occurrence() {
+        let mut out = String::new();
+        replace_tag("<a><a>x<ab><a <a", "a", "1", &mut out);
+        assert_eq!(out, "11x<ab><a <a");
+        replace_tag("é<a>é<a>", "a", "<a2>", &mut out);
+        assert_eq!(out, "é<a2>é<a2>");
+        assert_eq!(find_tag("x <a <b> <>", 0), Some((5, 8, "b")));
+        assert_eq!(find_tag("<b>", 3), None);
     }
 
     #[test]
