@@ -106,15 +106,22 @@ impl Fs for MemFs {
     }
 }
 
-/// Drops `.` and resolves `..` lexically.
+/// Drops `.` and resolves `..` lexically. A `..` with nothing before it to
+/// cancel stays (`../shared/x` is relative to the working directory), and
+/// one right after the root is the root (`/..` is `/`).
 fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                Some(Component::ParentDir) | Some(Component::CurDir) | None => out.push(".."),
+            },
             c => out.push(c),
         }
     }
@@ -503,6 +510,60 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn normalize_keeps_leading_parent_dirs() {
+        let n = |p: &str| normalize(Path::new(p));
+        assert_eq!(
+            n("../shared/a/./b/../c.conf"),
+            Path::new("../shared/a/c.conf")
+        );
+        assert_eq!(n("../../x/../y"), Path::new("../../y"));
+        assert_eq!(n("a/../../b"), Path::new("../b"));
+        assert_eq!(n("/../a/b/.."), Path::new("/a"));
+        assert_eq!(n("./a"), Path::new("a"));
+    }
+
+    #[test]
+    fn includes_resolve_under_a_relative_dir_with_parent_components() {
+        let d = TempDir::new();
+        d.write("sub/placeholder", "");
+        d.write(
+            "cfg/jail.conf",
+            "[INCLUDES]\nbefore = paths.conf\n[s]\na = %(p)s\n",
+        );
+        d.write("cfg/paths.conf", "[DEFAULT]\np = from-paths\n");
+        // a relative path that goes up, seen from d/sub: d/cfg
+        let rel = PathBuf::from("../sub/../cfg");
+        let base = d.path().join("sub");
+        // An Fs that resolves relative paths against `base` (as the real one
+        // does against the working directory, which tests must not change).
+        struct At(PathBuf);
+        impl Fs for At {
+            fn read(&self, p: &Path) -> Option<Vec<u8>> {
+                RealFs.read(&self.0.join(p))
+            }
+            fn is_file(&self, p: &Path) -> bool {
+                RealFs.is_file(&self.0.join(p))
+            }
+            fn is_dir(&self, p: &Path) -> bool {
+                RealFs.is_dir(&self.0.join(p))
+            }
+            fn list(&self, dir: &Path, suffix: &str) -> Vec<PathBuf> {
+                RealFs
+                    .list(&self.0.join(dir), suffix)
+                    .into_iter()
+                    .map(|p| dir.join(p.file_name().unwrap()))
+                    .collect()
+            }
+        }
+        let fs = At(base.clone());
+        let s = read_layered(&fs, &FileCache::default(), &rel, "jail")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.defaults["p"].text, "from-paths");
+        assert!(s.files[0].starts_with(".."), "{:?}", s.files);
     }
 
     #[test]
