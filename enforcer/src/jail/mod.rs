@@ -97,6 +97,46 @@ impl JailSettings {
     }
 }
 
+fn check(s: &JailSettings) -> Result<(), JailError> {
+    if s.findtime <= 0 {
+        return Err(JailError::Invalid {
+            jail: s.name.clone(),
+            what: format!("findtime {} must be positive", s.findtime),
+        });
+    }
+    if s.bantime.bantime == 0 || s.bantime.bantime < -1 {
+        return Err(JailError::Invalid {
+            jail: s.name.clone(),
+            what: format!("bantime {} must be positive or -1", s.bantime.bantime),
+        });
+    }
+    Ok(())
+}
+
+fn ban_time(s: &JailSettings) -> Result<BanTime, JailError> {
+    BanTime::new(s.bantime.clone()).map_err(|source| JailError::BanTime {
+        jail: s.name.clone(),
+        source,
+    })
+}
+
+fn ignore_list(s: &JailSettings) -> Result<IgnoreList, JailError> {
+    let ignore = IgnoreList::new(
+        &s.ignoreip,
+        s.ignoreself,
+        s.ignorecommand.as_deref(),
+        s.ignorecache.as_deref(),
+    )
+    .map_err(|source| JailError::Ignore {
+        jail: s.name.clone(),
+        source,
+    })?;
+    for name in &ignore.unresolved {
+        log::warn!("[{}] ignoreip: {name} did not resolve", s.name);
+    }
+    Ok(ignore)
+}
+
 /// Failure counters shown in status and the `jail.found*` tags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Found {
@@ -137,43 +177,31 @@ impl std::fmt::Debug for Jail {
 
 impl Jail {
     pub fn new(s: &JailSettings, store: Option<Arc<dyn BanStore>>) -> Result<Jail, JailError> {
-        if s.findtime <= 0 {
-            return Err(JailError::Invalid {
-                jail: s.name.clone(),
-                what: format!("findtime {} must be positive", s.findtime),
-            });
-        }
-        if s.bantime.bantime == 0 || s.bantime.bantime < -1 {
-            return Err(JailError::Invalid {
-                jail: s.name.clone(),
-                what: format!("bantime {} must be positive or -1", s.bantime.bantime),
-            });
-        }
-        let bantime = BanTime::new(s.bantime.clone()).map_err(|source| JailError::BanTime {
-            jail: s.name.clone(),
-            source,
-        })?;
-        let ignore = IgnoreList::new(
-            &s.ignoreip,
-            s.ignoreself,
-            s.ignorecommand.as_deref(),
-            s.ignorecache.as_deref(),
-        )
-        .map_err(|source| JailError::Ignore {
-            jail: s.name.clone(),
-            source,
-        })?;
-        for name in &ignore.unresolved {
-            log::warn!("[{}] ignoreip: {name} did not resolve", s.name);
-        }
+        check(s)?;
         Ok(Jail {
             name: s.name.clone(),
             fail: FailManager::new(s.maxretry.max(1), s.findtime, s.maxmatches),
-            ignore,
-            bantime,
+            ignore: ignore_list(s)?,
+            bantime: ban_time(s)?,
             store,
             next_svc: f64::MIN,
         })
+    }
+
+    /// Applies edited settings in place (`set JAIL findtime|maxretry|
+    /// maxmatches|bantime|addignoreip|delignoreip`): as in fail2ban the
+    /// failures counted so far are kept and judged by the new limits from
+    /// the next failure on. On error nothing changes.
+    pub fn apply(&mut self, s: &JailSettings) -> Result<(), JailError> {
+        check(s)?;
+        let ignore = ignore_list(s)?;
+        let bantime = ban_time(s)?;
+        self.fail.set_max_retry(s.maxretry.max(1));
+        self.fail.set_findtime(s.findtime);
+        self.fail.set_max_matches(s.maxmatches);
+        self.ignore = ignore;
+        self.bantime = bantime;
+        Ok(())
     }
 
     pub fn name(&self) -> &str {

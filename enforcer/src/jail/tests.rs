@@ -345,3 +345,56 @@ fn overalljails_counts_bans_of_every_jail() {
         "600 * 2^2 with the default formula"
     );
 }
+
+/// fail2ban's `set JAIL maxretry|findtime|addignoreip …` change the
+/// FailManager and ignore list of the running jail: the failures already
+/// counted stay, and the next failure is judged by the new limits.
+#[test]
+fn applied_settings_keep_the_failures_counted_so_far() {
+    let mut s = settings(5);
+    let mut j = Jail::new(&s, None).unwrap();
+    let now = 10_000.0;
+    for (i, t) in [now - 3.0, now - 2.0].iter().enumerate() {
+        assert_eq!(
+            j.process(fail("198.18.0.1", *t, &format!("f{i}")), now),
+            Outcome::Counted(i as u32 + 1)
+        );
+    }
+    j.process(fail("198.18.0.2", now - 1.0, "other"), now);
+    assert_eq!(j.found().current, 2);
+
+    s.findtime = 1200;
+    s.ignoreip = vec!["198.18.9.0/24".into()];
+    j.apply(&s).unwrap();
+    assert_eq!(
+        j.found(),
+        Found {
+            current: 2,
+            total: 3
+        },
+        "findtime/ignoreip kept counts"
+    );
+    assert_eq!(j.fail_manager().findtime(), 1200);
+    assert_eq!(
+        j.process(fail("198.18.9.9", now, "x"), now),
+        Outcome::Ignored(IgnoreReason::Ip),
+        "the new ignore list applies"
+    );
+
+    s.maxretry = 3;
+    j.apply(&s).unwrap();
+    match j.process(fail("198.18.0.1", now, "f2"), now) {
+        Outcome::Ban(b) => assert_eq!(b[0].matches, ["f0", "f1", "f2"]),
+        o => panic!("third failure under maxretry 3 bans: {o:?}"),
+    }
+
+    let mut bad = s.clone();
+    bad.findtime = 0;
+    assert!(j.apply(&bad).is_err());
+    assert_eq!(
+        j.fail_manager().findtime(),
+        1200,
+        "a refused setting changes nothing"
+    );
+    assert_eq!(j.fail_manager().max_retry(), 3);
+}

@@ -21,7 +21,7 @@ use crate::{
         Handler, Request, Response,
         protocol::{BanInfo, BanReply, BannedReply, UnbanReply},
     },
-    jail::{Jail, JailSettings, Ticket},
+    jail::{JailSettings, Ticket},
 };
 
 /// The daemon's handler: configured jails first, the v1 control otherwise.
@@ -159,13 +159,12 @@ fn get(st: &mut JailState, key: &str, with_time: bool) -> Response {
     Response::ok(json!({ "value": value, "text": text }))
 }
 
-/// Settings that live in the failure side are applied by rebuilding it
-/// from the edited definition (its failure counts start over).
-fn rebuild_jail(st: &mut JailState) -> Result<(), String> {
-    let store = st.jail.store().cloned();
-    let jail = Jail::new(&JailSettings::from_def(&st.def), store).map_err(|e| e.to_string())?;
-    st.jail = jail;
-    Ok(())
+/// Settings that live in the failure side are applied to the running
+/// jail in place: as in fail2ban, the failures counted so far are kept.
+fn apply_jail(st: &mut JailState) -> Result<(), String> {
+    st.jail
+        .apply(&JailSettings::from_def(&st.def))
+        .map_err(|e| e.to_string())
 }
 
 fn set(st: &mut JailState, key: &str, values: &[String]) -> Response {
@@ -239,7 +238,7 @@ fn set(st: &mut JailState, key: &str, values: &[String]) -> Response {
         }
         other => return Response::bad_request(format!("set: unknown setting {other:?}")),
     }
-    if let Err(e) = rebuild_jail(st) {
+    if let Err(e) = apply_jail(st) {
         return Response::bad_request(e);
     }
     get(
