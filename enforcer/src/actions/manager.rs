@@ -135,6 +135,39 @@ impl Actions {
         failed
     }
 
+    /// `set JAIL bantime`: new bans get `v`, and, as in fail2ban, so do the
+    /// current bans that follow the jail's ban time (no ban time of their
+    /// own): their ends move. The kernel holds each XDP entry's expiry, so
+    /// those entries are written again (the data plane keeps the later of
+    /// two expiries; a shorter ban ends when the daemon unbans it).
+    /// Command actions are not run, as in fail2ban.
+    pub fn set_bantime(&mut self, v: i64) {
+        self.bans.set_bantime(v);
+        let moved: Vec<Ticket> = self
+            .bans
+            .iter()
+            .filter(|t| t.ban_time.is_none())
+            .cloned()
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let p = self.parts();
+        let view = p.view();
+        for (name, a) in &mut self.list {
+            let ActionImpl::Xdp(x) = a else { continue };
+            for t in &moved {
+                if let Err(e) = x.ban(&ActionInfo::new(t, view), v) {
+                    log::error!(
+                        "[{}] action {name}: new bantime for {}: {e}",
+                        self.jail,
+                        t.fid
+                    );
+                }
+            }
+        }
+    }
+
     /// fail2ban's `__checkBan` for one ticket: bans it through every action
     /// (restored tickets skip `norestored` actions) and records it in the
     /// store; an already banned id whose end moves later is prolonged.

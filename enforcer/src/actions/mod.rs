@@ -175,9 +175,6 @@ impl Actions {
     pub fn bantime(&self) -> i64 {
         self.bans.bantime()
     }
-    pub fn set_bantime(&mut self, v: i64) {
-        self.bans.set_bantime(v);
-    }
     pub fn ban_manager(&self) -> &BanManager {
         &self.bans
     }

@@ -615,3 +615,64 @@ fn bans_are_stored_with_the_ban_time_in_force_and_restored_ones_are_not() {
         [Some("198.18.0.2".to_string()), None]
     );
 }
+
+/// fail2ban's tickets without a ban time of their own end at `time +
+/// bantime` of the moment: `set JAIL bantime` moves their ends, the
+/// next bans get the new time, and bans with their own time keep it. The
+/// kernel entries follow (their expiry is the kernel's to enforce).
+#[test]
+fn set_bantime_moves_the_ends_of_default_bans_in_the_kernel_too() {
+    let table = Arc::new(FakeTable::default());
+    let mut a = Actions::new("sshd", 600, Some(table.clone() as Arc<dyn BanTable>), None);
+    a.add(
+        "xdp",
+        ActionSpec::Xdp {
+            scope: Scope::all(),
+        },
+    )
+    .unwrap();
+    a.start(NOW);
+    a.ban_ticket(ticket("198.18.0.1"), NOW);
+    let mut own = ticket("198.18.0.2");
+    own.ban_time = Some(60);
+    a.ban_ticket(own, NOW);
+    table.log.lock().unwrap().clear();
+
+    a.set_bantime(3600);
+    assert_eq!(a.bantime(), 3600);
+    let end = (NOW + 3600.0) as i64;
+    assert_eq!(
+        *table.log.lock().unwrap(),
+        [format!("ban 198.18.0.1 7 Some({end})")],
+        "only the ban following the jail's ban time is rewritten"
+    );
+    assert_eq!(
+        a.ban_manager()
+            .get("198.18.0.1")
+            .unwrap()
+            .end_of_ban(a.bantime()),
+        NOW + 3600.0
+    );
+    assert_eq!(
+        a.ban_manager()
+            .get("198.18.0.2")
+            .unwrap()
+            .end_of_ban(a.bantime()),
+        NOW + 60.0
+    );
+    // Not unbanned at the old end; unbanned at the new one.
+    assert_eq!(a.check_unban(NOW + 601.0, 100), 1, "only the 60 s ban ends");
+    assert!(a.is_banned("198.18.0.1"));
+    assert_eq!(a.check_unban(NOW + 3601.0, 100), 1);
+
+    table.log.lock().unwrap().clear();
+    let mut later = ticket("198.18.0.3");
+    later.time = NOW + 10.0;
+    a.ban_ticket(later, NOW + 10.0);
+    let end = (NOW + 10.0 + 3600.0) as i64;
+    assert_eq!(
+        *table.log.lock().unwrap(),
+        [format!("ban 198.18.0.3 7 Some({end})")],
+        "a new ban gets the new ban time"
+    );
+}
