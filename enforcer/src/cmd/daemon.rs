@@ -25,6 +25,7 @@ pub mod bans;
 pub mod f2blog;
 pub mod handler;
 pub mod jails;
+pub mod logfmt;
 pub mod logger;
 pub mod pipeline;
 pub mod plane;
@@ -165,7 +166,7 @@ pub fn run(global: &GlobalArgs, args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let g = &loaded.config.global;
     let target = args.logtarget.as_deref().unwrap_or(&g.logtarget);
     let level = args.loglevel.as_deref().unwrap_or(&g.loglevel);
-    if let Err(msg) = f2blog::init(target, level) {
+    if let Err(msg) = f2blog::init(target, level, &g.syslogsocket) {
         return Ok(super::client::fail(super::client::USAGE, msg));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -86,6 +86,8 @@ pub struct JailDef {
 pub struct GlobalDef {
     pub loglevel: String,
     pub logtarget: String,
+    /// Where `logtarget = SYSLOG` sends (`auto`: the platform's socket).
+    pub syslogsocket: String,
     pub dbfile: String,
     /// Seconds.
     pub dbpurgeage: i64,
@@ -463,6 +465,7 @@ pub fn global_def(opts: &[(String, Val)]) -> Result<GlobalDef, Vec<ConfigError>>
     Ok(GlobalDef {
         loglevel,
         logtarget: text("logtarget"),
+        syslogsocket: text("syslogsocket"),
         dbfile: text("dbfile"),
         dbpurgeage,
         dbmaxmatches,
