@@ -251,6 +251,8 @@ pub struct Counters {
     pub jail_drops: [u64; MAX_JAILS],
     /// Would-drops (observe) on behalf of each jail id.
     pub jail_observed: [u64; MAX_JAILS],
+    /// Bytes of the packets in `jail_drops`, per jail id.
+    pub jail_drop_bytes: [u64; MAX_JAILS],
 }
 
 impl Default for Counters {
@@ -266,6 +268,7 @@ impl Default for Counters {
             observed_bytes: 0,
             jail_drops: [0; MAX_JAILS],
             jail_observed: [0; MAX_JAILS],
+            jail_drop_bytes: [0; MAX_JAILS],
         }
     }
 }
@@ -305,7 +308,7 @@ mod tests {
         assert_eq!(size_of::<ScopeRule>(), 24);
         assert_eq!(size_of::<ScopeRules>(), 8 + 24 * MAX_RULES);
         assert_eq!(size_of::<Config>(), 8);
-        assert_eq!(size_of::<Counters>(), 8 * 8 + 2 * 8 * MAX_JAILS);
+        assert_eq!(size_of::<Counters>(), 8 * 8 + 3 * 8 * MAX_JAILS);
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn try_enforcer(ctx: &XdpContext) -> u32 {
             c.dropped_packets += 1;
             c.dropped_bytes += bytes;
             c.jail_drops[j] += 1;
+            c.jail_drop_bytes[j] += bytes;
         } else {
             c.passed_packets += 1;
             c.passed_bytes += bytes;
