@@ -2,7 +2,8 @@
 //! embedded) and installs it with its systemd unit and, when none is there
 //! yet, the default configuration (`enforcer config init`) and flags file.
 //! Existing configuration is never overwritten. `--destdir` stages the
-//! files under a directory (packaging, tests) and skips systemctl.
+//! files under a directory (packaging, tests) and skips systemctl;
+//! `--binary` installs an enforcer already built instead of building one.
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -25,6 +26,10 @@ pub struct InstallArgs {
     /// Interface written into a new /etc/default/enforcer.
     #[arg(long, default_value = "eth0")]
     pub iface: String,
+    /// Install this enforcer binary (built with the XDP object) instead of
+    /// building one.
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
 }
 
 fn staged(destdir: &Option<PathBuf>, path: &Path) -> PathBuf {
@@ -49,7 +54,10 @@ fn install_file(src: &Path, dst: &Path, mode: u32) -> Result<()> {
 }
 
 pub fn install(args: &InstallArgs) -> Result<()> {
-    let bin = build_enforcer(&args.build)?;
+    let bin = match &args.binary {
+        Some(b) => b.clone(),
+        None => build_enforcer(&args.build)?,
+    };
     let d = &args.destdir;
     let bin_dst = staged(d, &args.bindir.join("enforcer"));
     install_file(&bin, &bin_dst, 0o755)?;

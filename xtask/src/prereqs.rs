@@ -21,6 +21,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "iputils-ping",
     "systemd-journal-remote", // source::journal tests write journal files with it
     "fail2ban",               // store tests create and read databases with fail2ban's own module
+    "systemd",                // xtask_install verifies the unit with systemd-analyze
 ];
 
 /// Debian packages the build needs: LLVM for bpf-linker.
