@@ -1,0 +1,69 @@
+//! What the Actions manager records in the store.
+use super::*;
+
+#[derive(Default)]
+struct RecordingStore {
+    added: Mutex<Vec<(String, Option<i64>, bool)>>,
+    deleted: Mutex<Vec<Option<String>>>,
+}
+impl crate::jail::BanStore for RecordingStore {
+    fn get_ban(
+        &self,
+        _: &str,
+        _: &str,
+        _: bool,
+    ) -> Result<Option<crate::jail::BanRecord>, crate::jail::StoreError> {
+        Ok(None)
+    }
+    fn add_ban(&self, _: &str, t: &Ticket) -> Result<(), crate::jail::StoreError> {
+        self.added
+            .lock()
+            .unwrap()
+            .push((t.fid.clone(), t.ban_time, t.restored));
+        Ok(())
+    }
+    fn del_ban(&self, _: &str, ip: Option<&str>) -> Result<(), crate::jail::StoreError> {
+        self.deleted.lock().unwrap().push(ip.map(String::from));
+        Ok(())
+    }
+    fn bans_merged(
+        &self,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Option<crate::jail::MergedBans>, crate::jail::StoreError> {
+        Ok(None)
+    }
+    fn current_bans(
+        &self,
+        _: &str,
+        _: Option<i64>,
+        _: f64,
+    ) -> Result<Vec<Ticket>, crate::jail::StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn bans_are_stored_with_the_ban_time_in_force_and_restored_ones_are_not() {
+    let store = Arc::new(RecordingStore::default());
+    let mut a = Actions::new(
+        "sshd",
+        900,
+        None,
+        Some(store.clone() as Arc<dyn crate::jail::BanStore>),
+    );
+    a.ban_ticket(ticket("198.18.0.1"), NOW);
+    let mut r = ticket("198.18.0.2");
+    r.restored = true;
+    a.ban_ticket(r, NOW);
+    assert_eq!(
+        *store.added.lock().unwrap(),
+        [("198.18.0.1".to_string(), Some(900), false)]
+    );
+    a.unban(Some(&["198.18.0.2".into()]), false, NOW).unwrap();
+    a.unban(None, false, NOW).unwrap();
+    assert_eq!(
+        *store.deleted.lock().unwrap(),
+        [Some("198.18.0.2".to_string()), None]
+    );
+}
