@@ -2,9 +2,10 @@
 //! drop: enforcer's own defaults (`enforcer config init`) or a copy of
 //! fail2ban's stock tree from ../shared (read at test time, never kept in
 //! the repository), plus the test's `fail2ban.local` and `jail.local`.
+//! [`JailLab`] is the opening the daemon's end-to-end tests share.
 use std::path::{Path, PathBuf};
 
-use crate::{enforcer_bin, netns::unique_name};
+use crate::{daemon::Daemon, enforcer_bin, lab::Lab, netns::unique_name};
 
 pub struct JailConf {
     pub dir: PathBuf,
@@ -89,5 +90,46 @@ impl Drop for JailConf {
         if let Some(root) = self.dir.parent() {
             let _ = std::fs::remove_dir_all(root);
         }
+    }
+}
+
+/// A [`Lab`] and a configuration tree for a daemon reading a test-owned
+/// `auth.log`: the daemon's own log and database in the tree's work dir,
+/// an empty `auth.log` beside them, and the test's `jail.local`.
+pub struct JailLab {
+    pub lab: Lab,
+    pub conf: JailConf,
+    /// The (initially empty) log the test writes failures to.
+    pub auth: PathBuf,
+}
+
+impl JailLab {
+    /// `jail_local` with `@AUTH@` standing for the auth.log path and
+    /// `@LOG@` for the daemon's own log (for a recidive jail).
+    pub fn new(conf: JailConf, jail_local: &str) -> JailLab {
+        let lab = Lab::new();
+        conf.own_log_and_db();
+        let auth = conf.work.join("auth.log");
+        std::fs::write(&auth, "").expect("creating auth.log");
+        let text = jail_local
+            .replace("@AUTH@", auth.to_str().expect("temp path is UTF-8"))
+            .replace("@LOG@", conf.log().to_str().expect("temp path is UTF-8"));
+        conf.write("jail.local", &text);
+        JailLab { lab, conf, auth }
+    }
+
+    /// `--iface <the link facing banned> --config <the tree>`.
+    pub fn args(&self) -> [&str; 4] {
+        [
+            "--iface",
+            &self.lab.p_banned.ifname,
+            "--config",
+            self.conf.dir_str(),
+        ]
+    }
+
+    /// Starts the daemon with [`JailLab::args`].
+    pub fn daemon(&self) -> Daemon {
+        self.lab.daemon(&self.args())
     }
 }

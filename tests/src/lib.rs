@@ -8,7 +8,10 @@
 //! - [`lab`]: the protected/banned/friend namespace topology most tests use.
 //! - [`traffic`]: bounded UDP/TCP/ICMP senders and receivers in namespaces.
 //! - [`sshd`]: a real OpenSSH server logging to a syslog-format file, and sshpass.
-//! - [`jailconf`]: a temporary configuration tree with a jail.local.
+//! - [`jailconf`]: a temporary configuration tree with a jail.local, and
+//!   the lab-plus-config opening of the daemon's end-to-end tests.
+//! - [`testrun`]: the XDP program on crafted packets (`BPF_PROG_TEST_RUN`).
+//! - [`xdp_object`]: the XDP object the tests load.
 use std::path::PathBuf;
 
 pub mod daemon;
@@ -16,6 +19,7 @@ pub mod jailconf;
 pub mod lab;
 pub mod netns;
 pub mod sshd;
+pub mod testrun;
 pub mod traffic;
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
@@ -47,6 +51,25 @@ pub fn enforcer_bin() -> PathBuf {
         }
     }
     panic!("no enforcer binary: run `cargo xtask test`, or build it and set ENFORCER_BIN");
+}
+
+/// The XDP object: the one embedded in the enforcer library when built by
+/// `cargo xtask test` (ENFORCER_EBPF_OBJ at build time), else the file
+/// named by ENFORCER_EBPF_OBJ at run time, else the `cargo xtask
+/// build-ebpf` output in target/.
+pub fn xdp_object() -> Vec<u8> {
+    if enforcer::xdp::has_embedded_object() {
+        return enforcer::xdp::EMBEDDED_OBJECT.to_vec();
+    }
+    let path = std::env::var_os("ENFORCER_EBPF_OBJ")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/bpfel-unknown-none/release/enforcer"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "no XDP object ({}: {e}); run `cargo xtask build-ebpf` or `cargo xtask test`",
+            path.display()
+        )
+    })
 }
 
 /// Whether a privileged test may run. Not root: skip (returns false), unless

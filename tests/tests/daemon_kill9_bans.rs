@@ -12,7 +12,11 @@ use std::{
     time::Duration,
 };
 
-use tests::{daemon::Paths, jailconf::JailConf, lab::Lab, traffic};
+use tests::{
+    daemon::Paths,
+    jailconf::{JailConf, JailLab},
+    traffic,
+};
 
 const ITERATIONS: u32 = 50;
 
@@ -57,19 +61,11 @@ fn bans_reported_survive_kill9_with_their_expiry() {
     if !tests::privileged("daemon_kill9_bans") {
         return;
     }
-    let lab = Lab::new();
-    let conf = JailConf::ours();
-    conf.own_log_and_db();
-    let auth = conf.work.join("auth.log");
-    std::fs::write(&auth, "").unwrap();
-    conf.write(
-        "jail.local",
-        &format!(
-            "[sshd]\nenabled = true\nlogpath = {}\nbantime = 2h\n",
-            auth.display()
-        ),
+    let jl = JailLab::new(
+        JailConf::ours(),
+        "[sshd]\nenabled = true\nlogpath = @AUTH@\nbantime = 2h\n",
     );
-    let args = ["--iface", &lab.p_banned.ifname, "--config", conf.dir_str()];
+    let (lab, args) = (&jl.lab, jl.args());
     let mut reported = Vec::new();
     // The attacker's own address first, to check enforcement at the end.
     let mut d = lab.daemon(&args);

@@ -7,7 +7,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tests::{jailconf::JailConf, lab::Lab, sshd::syslog_stamp, traffic};
+use tests::{
+    jailconf::{JailConf, JailLab},
+    lab::Lab,
+    sshd::syslog_stamp,
+    traffic,
+};
 
 fn jails_banning(lab: &Lab, addr: &str) -> Vec<String> {
     let out = lab.paths().cli_ok(&["banned", "--json", addr]);
@@ -34,30 +39,19 @@ fn recidive_bans_an_address_sshd_banned_three_times() {
     if !tests::privileged("daemon_recidive") {
         return;
     }
-    let lab = Lab::new();
-    let conf = JailConf::ours();
-    conf.own_log_and_db();
-    let auth = conf.work.join("auth.log");
-    std::fs::write(&auth, "").unwrap();
-    conf.write(
-        "jail.local",
-        &format!(
-            "[sshd]\nenabled = true\nlogpath = {}\nmaxretry = 1\nbantime = 2\n\n\
-             [recidive]\nenabled = true\nlogpath = {}\nmaxretry = 3\nfindtime = 1d\nbantime = 1w\n",
-            auth.display(),
-            conf.log().display()
-        ),
+    let jl = JailLab::new(
+        JailConf::ours(),
+        "[sshd]\nenabled = true\nlogpath = @AUTH@\nmaxretry = 1\nbantime = 2\n\n\
+         [recidive]\nenabled = true\nlogpath = @LOG@\nmaxretry = 3\nfindtime = 1d\nbantime = 1w\n",
     );
-    let _d = lab.daemon(&["--iface", &lab.p_banned.ifname, "--config", conf.dir_str()]);
+    let _d = jl.daemon();
+    let (lab, conf, auth) = (&jl.lab, &jl.conf, &jl.auth);
     let attacker = lab.banned_v4().to_string();
     let server = traffic::TcpServer::start(&lab.protected);
     let dst: SocketAddr = format!("{}:{}", lab.p_banned.v4, server.port)
         .parse()
         .unwrap();
-    let mut log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&auth)
-        .unwrap();
+    let mut log = std::fs::OpenOptions::new().append(true).open(auth).unwrap();
     for round in 1..=3 {
         writeln!(
             log,
@@ -69,31 +63,31 @@ fn recidive_bans_an_address_sshd_banned_three_times() {
         wait_for(
             &format!("sshd ban {round}"),
             Duration::from_secs(10),
-            || jails_banning(&lab, &attacker).iter().any(|j| j == "sshd"),
+            || jails_banning(lab, &attacker).iter().any(|j| j == "sshd"),
         );
         if round < 3 {
             // The 2 s sshd ban runs out before the next failure.
             wait_for(
                 &format!("sshd unban {round}"),
                 Duration::from_secs(10),
-                || !jails_banning(&lab, &attacker).iter().any(|j| j == "sshd"),
+                || !jails_banning(lab, &attacker).iter().any(|j| j == "sshd"),
             );
             // Not yet a recidivist.
             assert!(
-                !jails_banning(&lab, &attacker)
+                !jails_banning(lab, &attacker)
                     .iter()
                     .any(|j| j == "recidive")
             );
         }
     }
     wait_for("the recidive ban", Duration::from_secs(15), || {
-        jails_banning(&lab, &attacker)
+        jails_banning(lab, &attacker)
             .iter()
             .any(|j| j == "recidive")
     });
     // recidive bans every port: wait for sshd's short ban to end too.
     wait_for("sshd's last unban", Duration::from_secs(10), || {
-        jails_banning(&lab, &attacker) == ["recidive"]
+        jails_banning(lab, &attacker) == ["recidive"]
     });
     assert!(
         !traffic::tcp_connects(&lab.banned, dst, Duration::from_secs(2)),

@@ -2,29 +2,47 @@
 //! ../shared, copied to a temporary tree at test time) with sshd and
 //! recidive enabled in a jail.local starts, and `enforcer status` prints
 //! fail2ban-client's layout. Bad input to the CLI is one line and exit 2.
-use tests::{jailconf::JailConf, lab::Lab};
+//! `set` edits the running jail as fail2ban does: counted failures stay,
+//! and the ends of bans that follow the jail's bantime move with it.
+use std::{io::Write as _, time::Duration};
+
+use tests::{
+    daemon::Paths,
+    jailconf::{JailConf, JailLab},
+    sshd::syslog_stamp,
+};
+
+fn expiry(p: &Paths, addr: &str) -> i64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&p.cli_ok(&["banned", "--json", addr])).expect("banned --json");
+    v["bans"][0]["expiry"].as_i64().expect("a timed ban")
+}
+
+/// `Currently failed` and `Total failed` of `status sshd`.
+fn failed(p: &Paths) -> (String, String) {
+    let s = p.cli_ok(&["status", "sshd"]);
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.split_once(name).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    (field("Currently failed:"), field("Total failed:"))
+}
 
 #[test]
 fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
     if !tests::privileged("daemon_stock_config") {
         return;
     }
-    let lab = Lab::new();
-    let conf = JailConf::stock();
-    conf.own_log_and_db();
-    let auth = conf.work.join("auth.log");
-    std::fs::write(&auth, "").unwrap();
-    conf.write(
-        "jail.local",
-        &format!(
-            "[sshd]\nenabled = true\nlogpath = {}\nbackend = auto\n\n\
-             [recidive]\nenabled = true\nlogpath = {}\nbackend = auto\n",
-            auth.display(),
-            conf.log().display()
-        ),
+    let jl = JailLab::new(
+        JailConf::stock(),
+        "[sshd]\nenabled = true\nlogpath = @AUTH@\nbackend = auto\n\n\
+         [recidive]\nenabled = true\nlogpath = @LOG@\nbackend = auto\n",
     );
-    let _d = lab.daemon(&["--iface", &lab.p_banned.ifname, "--config", conf.dir_str()]);
+    let _d = jl.daemon();
+    let (lab, auth) = (&jl.lab, &jl.auth);
     let p = lab.paths();
+    // fail2ban's Server.status sorts the jail names (not config order).
     assert_eq!(
         p.cli_ok(&["status"]),
         "Status\n|- Number of jail:\t2\n`- Jail list:\trecidive, sshd\n"
@@ -46,8 +64,37 @@ fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
     assert_eq!(p.cli_ok(&["get", "sshd", "bantime"]), "600\n");
     assert_eq!(p.cli_ok(&["get", "sshd", "maxretry"]), "5\n");
     assert_eq!(p.cli_ok(&["get", "sshd", "banip"]), "198.18.1.2\n");
+    let before = expiry(p, "198.18.1.2");
     assert_eq!(p.cli_ok(&["set", "sshd", "bantime", "1h"]), "3600\n");
+    assert_eq!(
+        expiry(p, "198.18.1.2") - before,
+        3000,
+        "a ban following the jail's bantime ends with the new one"
+    );
     assert_eq!(p.cli_ok(&["get", "sshd", "bantime"]), "3600\n");
+
+    // Two failures counted, then settings changed: the counts stay.
+    let mut log = std::fs::OpenOptions::new().append(true).open(auth).unwrap();
+    for port in [40001, 40002] {
+        writeln!(
+            log,
+            "{} enf-host sshd[4242]: Failed password for root from 198.18.7.7 port {port} ssh2",
+            syslog_stamp()
+        )
+        .unwrap();
+    }
+    let mut tries = 0;
+    while failed(p) != ("1".into(), "2".into()) {
+        tries += 1;
+        assert!(tries < 200, "failures not counted: {:?}", failed(p));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(p.cli_ok(&["set", "sshd", "findtime", "20m"]), "1200\n");
+    assert_eq!(p.cli_ok(&["set", "sshd", "maxretry", "6"]), "6\n");
+    p.cli_ok(&["set", "sshd", "addignoreip", "198.18.9.9"]);
+    assert_eq!(failed(p), ("1".into(), "2".into()), "set kept the failures");
+    assert_eq!(p.cli_ok(&["get", "sshd", "findtime"]), "1200\n");
+
     let v: serde_json::Value =
         serde_json::from_str(&p.cli_ok(&["status", "sshd", "--json"])).unwrap();
     assert!(v.to_string().contains("198.18.1.2"), "{v}");

@@ -5,8 +5,7 @@
 //! matching line the attacker's TCP connections to that port are dropped,
 //! while another port and ping still pass; the unban lets it back in.
 //!
-//! The XDP object: the one embedded by `cargo xtask test`, else
-//! ENFORCER_EBPF_OBJ, else the `cargo xtask build-ebpf` output in target/.
+//! The XDP object: [`tests::xdp_object`].
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,23 +18,6 @@ use enforcer::jail::{Jail, JailSettings, Outcome};
 use enforcer::xdp::{AttachMode, Capacities, Program};
 use tests::netns::{BpfFs, NetNs, veth};
 use tests::traffic::{TcpServer, pings, tcp_connects};
-
-fn object() -> Vec<u8> {
-    if enforcer::xdp::has_embedded_object() {
-        return enforcer::xdp::EMBEDDED_OBJECT.to_vec();
-    }
-    let path = std::env::var_os("ENFORCER_EBPF_OBJ")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            tests::workspace_root().join("target/bpfel-unknown-none/release/enforcer")
-        });
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "no XDP object ({}: {e}); run `cargo xtask build-ebpf` or `cargo xtask test`",
-            path.display()
-        )
-    })
-}
 
 struct Dir(PathBuf);
 impl Drop for Dir {
@@ -118,8 +100,8 @@ fn third_failure_bans_and_xdp_drops_in_scope() {
             max_prefixes: 256,
             max_allow: 64,
         };
-        let mut prog =
-            Program::load_object(&object(), &bpf.pin_dir(), &caps).expect("load the XDP program");
+        let mut prog = Program::load_object(&tests::xdp_object(), &bpf.pin_dir(), &caps)
+            .expect("load the XDP program");
         prog.attach(&s.ifname, AttachMode::Auto)
             .expect("attach to the server's veth");
         let dp: Arc<dyn BanTable> = Arc::new(prog.dataplane().expect("open the maps"));

@@ -11,23 +11,6 @@ use enforcer::xdp::{
     AttachMode, AttachedMode, Capacities, IpNet, Program, XdpError, bpffs, unload,
 };
 
-fn object() -> Vec<u8> {
-    if enforcer::xdp::has_embedded_object() {
-        return enforcer::xdp::EMBEDDED_OBJECT.to_vec();
-    }
-    let path = std::env::var_os("ENFORCER_EBPF_OBJ")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            tests::workspace_root().join("target/bpfel-unknown-none/release/enforcer")
-        });
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "no XDP object ({}: {e}); run `cargo xtask build-ebpf` or `cargo xtask test`",
-            path.display()
-        )
-    })
-}
-
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(
@@ -103,7 +86,7 @@ fn scenario() {
     ip(&["link", "set", "enf-b", "up"]);
     let dir = std::env::temp_dir().join(format!("enforcer-xdp-attach-{}", std::process::id()));
     let _guard = Bpffs(dir.clone());
-    let obj = object();
+    let obj = tests::xdp_object();
 
     // First load: native on one end, generic on the other.
     let mut p1 = Program::load_object(&obj, &dir, &caps()).unwrap();
