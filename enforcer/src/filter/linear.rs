@@ -591,10 +591,10 @@ impl Linear {
         })
     }
 
-    /// Whether the match in `locs` passes every check.
-    pub fn passes(&self, hay: &str, locs: &regex::CaptureLocations) -> bool {
+    /// Whether the match whose group spans `get` gives passes every check.
+    pub fn passes(&self, hay: &str, get: impl Fn(usize) -> Option<(usize, usize)>) -> bool {
         self.checks.iter().all(|c| {
-            let Some((s, e)) = locs.get(c.group) else {
+            let Some((s, e)) = get(c.group) else {
                 return true;
             };
             match c.kind {

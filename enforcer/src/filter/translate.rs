@@ -299,6 +299,8 @@ pub struct Pattern {
     pub names: Vec<Option<String>>,
     /// The Python source, for messages.
     pub source: String,
+    /// The same pattern for ASCII haystacks (see [`Pattern::captures_at`]).
+    ascii: Option<regex::bytes::Regex>,
     id: usize,
 }
 
@@ -312,6 +314,7 @@ fn next_id() -> usize {
 pub struct Caps {
     pub slots: Vec<Option<(usize, usize)>>,
     locs: Option<CaptureLocations>,
+    alocs: Option<regex::bytes::CaptureLocations>,
     /// The pattern the buffers were made for (locations are per regex).
     owner: usize,
 }
@@ -356,10 +359,15 @@ impl Pattern {
             Engine::Fancy(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
             Engine::Linear(l, _) => l.names.clone(),
         };
+        let ascii = match &engine {
+            Engine::Fast(r) => ascii_build(r.as_str()),
+            _ => None,
+        };
         Ok(Pattern {
             engine,
             names,
             source: py.to_string(),
+            ascii,
             id: next_id(),
         })
     }
@@ -379,6 +387,7 @@ impl Pattern {
                 unreachable!()
             };
             p.names = lin.names.clone();
+            p.ascii = ascii_build(lin.re.as_str());
             p.engine = Engine::Linear(Box::new(lin), f);
         }
         Ok(p)
@@ -411,6 +420,7 @@ impl Pattern {
                 Engine::Linear(l, _) => Some(l.re.capture_locations()),
                 Engine::Fancy(_) => None,
             },
+            alocs: self.ascii.as_ref().map(|a| a.capture_locations()),
             owner: self.id,
         }
     }
@@ -419,6 +429,30 @@ impl Pattern {
     pub fn captures_at(&self, hay: &str, start: usize, caps: &mut Caps) -> bool {
         if caps.owner != self.id {
             *caps = self.caps();
+        }
+        // An ASCII line runs on the ASCII build of the pattern: on ASCII
+        // text it matches what the Unicode one does, with far smaller
+        // automata (`\S`, `.`, `\w` are one byte class instead of UTF-8
+        // sequences).
+        if let (Some(a), Some(al)) = (&self.ascii, caps.alocs.as_mut())
+            && hay.is_ascii()
+        {
+            if a.captures_read_at(al, hay.as_bytes(), start).is_none() {
+                return false;
+            }
+            let ok = match &self.engine {
+                Engine::Linear(l, _) => l.passes(hay, |i| al.get(i)),
+                _ => true,
+            };
+            if ok {
+                for (i, s) in caps.slots.iter_mut().enumerate() {
+                    *s = al.get(i);
+                }
+                return true;
+            }
+            if let Engine::Linear(l, f) = &self.engine {
+                return fallback(l, f, hay, start, &mut caps.slots);
+            }
         }
         match &self.engine {
             Engine::Fast(r) => {
@@ -446,23 +480,13 @@ impl Pattern {
                 if l.re.captures_read_at(locs, hay, start).is_none() {
                     return false;
                 }
-                if l.passes(hay, locs) {
+                if l.passes(hay, |i| locs.get(i)) {
                     for (i, s) in caps.slots.iter_mut().enumerate() {
                         *s = locs.get(i);
                     }
                     return true;
                 }
-                // A check failed: the exact engine decides.
-                let Ok(Some(c)) = f.captures_from_pos(hay, start) else {
-                    return false;
-                };
-                caps.slots.iter_mut().for_each(|s| *s = None);
-                for (i, &j) in l.fmap.iter().enumerate() {
-                    if let (Some(s), Some(m)) = (caps.slots.get_mut(j), c.get(i)) {
-                        *s = Some((m.start(), m.end()));
-                    }
-                }
-                true
+                fallback(l, f, hay, start, &mut caps.slots)
             }
         }
     }
@@ -478,6 +502,38 @@ impl Pattern {
             Engine::Linear(l, _) => l.re.is_match(hay) && self.captures(hay, &mut self.caps()),
         }
     }
+}
+
+/// A check of a rewritten pattern failed: the exact engine decides, its
+/// groups mapped onto the rewritten pattern's.
+fn fallback(
+    l: &Linear,
+    f: &fancy_regex::Regex,
+    hay: &str,
+    start: usize,
+    slots: &mut [Option<(usize, usize)>],
+) -> bool {
+    let Ok(Some(c)) = f.captures_from_pos(hay, start) else {
+        return false;
+    };
+    slots.iter_mut().for_each(|s| *s = None);
+    for (i, &j) in l.fmap.iter().enumerate() {
+        if let (Some(s), Some(m)) = (slots.get_mut(j), c.get(i)) {
+            *s = Some((m.start(), m.end()));
+        }
+    }
+    true
+}
+
+/// The pattern built for ASCII haystacks, when it builds (a class with
+/// non-ASCII members does not).
+pub fn ascii_build(p: &str) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(p)
+        .unicode(false)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .ok()
 }
 
 fn fancy(p: &str) -> Result<fancy_regex::Regex, String> {
