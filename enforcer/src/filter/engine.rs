@@ -9,16 +9,17 @@
 //! needs, that regex is not run; when no regex can match (and `maxlines`
 //! is 1) the line costs the date match and one Aho-Corasick scan.
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use super::date::DateDetector;
 use super::date::strptime::zone_offset;
 use super::dns::Resolver;
 use super::multiline::{FailData, MlfidCache, TLine, buffer_text, merge, split_matched};
 use super::prefilter::{Prefilter, required_literals};
-use super::tags::{self, Complex};
-use super::translate::{self, Caps, Pattern};
+use super::tags;
+use super::translate;
 use super::{Failure, FilterError, FilterOptions, UseDns};
+use ids::make_failure;
+use rx::Rx;
 
 /// What a filter is built from (the config's `FilterDef` maps onto it).
 #[derive(Debug, Clone, Default)]
@@ -49,102 +50,6 @@ impl From<&crate::config::FilterDef> for FilterParts {
 pub struct RegexStats {
     pub fail_hits: Vec<u64>,
     pub ignore_hits: Vec<u64>,
-}
-
-#[derive(Debug)]
-struct Rx {
-    pat: Pattern,
-    caps: Caps,
-    complex: Vec<Complex>,
-    skiplines: Vec<usize>,
-}
-
-impl Rx {
-    /// `multiline`: `^`/`$` match at every line of the buffer (fail2ban
-    /// compiles failregexes with re.MULTILINE when maxlines > 1).
-    fn new(
-        py: &str,
-        use_dns: bool,
-        multiline: bool,
-        what: &'static str,
-        index: usize,
-    ) -> Result<Rx, FilterError> {
-        let mut expanded = tags::expand(py, use_dns);
-        if multiline {
-            expanded.insert_str(0, "(?m)");
-        }
-        let pat = Pattern::new_linear(&expanded).map_err(|source| FilterError::Regex {
-            what,
-            index,
-            source,
-        })?;
-        let complex = tags::complex_groups(pat.names.iter().flatten().map(String::as_str));
-        let skiplines = pat
-            .names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.as_deref().is_some_and(|n| n.starts_with("skiplines")))
-            .map(|(i, _)| i)
-            .collect();
-        let caps = pat.caps();
-        Ok(Rx {
-            pat,
-            caps,
-            complex,
-            skiplines,
-        })
-    }
-
-    fn search(&mut self, hay: &str) -> bool {
-        self.pat.captures(hay, &mut self.caps)
-    }
-
-    fn span(&self) -> (usize, usize) {
-        self.caps.get(0).unwrap_or((0, 0))
-    }
-
-    /// Named groups of the last match (fail2ban's `getGroups` with alt/tuple merging).
-    fn groups(&self, hay: &str) -> FailData {
-        let mut f = FailData::default();
-        for (i, n) in self.pat.names.iter().enumerate() {
-            if let (Some(n), Some((s, e))) = (n, self.caps.get(i)) {
-                f.g.insert(n.clone(), hay[s..e].to_string());
-            }
-        }
-        for c in &self.complex {
-            match c {
-                Complex::Alt { group, target } => {
-                    if let Some(v) = f.g.get(group).filter(|v| !v.is_empty()).cloned()
-                        && !f.truthy(target)
-                    {
-                        f.g.insert(target.clone(), v);
-                    }
-                }
-                Complex::Tuple { group, target } => {
-                    let v = f.g.get(group).cloned().unwrap_or_default();
-                    let t = f.g.get(target).cloned().unwrap_or_default();
-                    f.g.insert(target.clone(), format!("{t}\t{v}"));
-                }
-            }
-        }
-        f
-    }
-
-    fn skipped(&self, hay: &str) -> Vec<String> {
-        let mut s = String::new();
-        for &g in &self.skiplines {
-            if let Some((a, b)) = self.caps.get(g) {
-                s.push_str(&hay[a..b]);
-            }
-        }
-        s.lines().map(str::to_string).collect()
-    }
-
-    fn has_id_group(&self) -> bool {
-        ["fid", "ip4", "ip6", "dns", "mlfid"]
-            .iter()
-            .any(|g| self.pat.has_group(g))
-    }
 }
 
 /// How the current line was split around its date.
@@ -594,127 +499,6 @@ impl Filter {
             }
         }
     }
-
-    /// The failure ids of a match (None: pending, no id yet).
-    fn failure_ids(
-        &mut self,
-        _i: usize,
-        fd: &mut FailData,
-        has_mlfid: bool,
-    ) -> Option<Vec<(String, Option<IpAddr>)>> {
-        let raw_default = self.opts.raw_host || self.opts.usedns == UseDns::Raw;
-        let mut fid = fd.g.get("fid").cloned();
-        let (ip, raw) = if let Some(v) = fd.g.get("ip4") {
-            (Some(v.clone()), true)
-        } else if let Some(v) = fd.g.get("ip6") {
-            (Some(v.clone()), true)
-        } else if let Some(v) = fd.g.get("dns") {
-            (Some(v.clone()), raw_default)
-        } else {
-            if fid.is_none() && !has_mlfid {
-                // fail2ban raises "No group found" here and skips the regex.
-                return None;
-            }
-            (fid.clone(), true)
-        };
-        let Some(ip) = ip else {
-            fd.g.insert("mlfpending".into(), "1".into());
-            return None;
-        };
-        if raw {
-            let ip_n = normalize(&ip);
-            let id = match fid.take() {
-                Some(f) if f != ip => {
-                    fd.ip = Some(ip_n.0.clone());
-                    normalize(&f)
-                }
-                _ => ip_n,
-            };
-            return Some(vec![id]);
-        }
-        if let Ok(a) = ip.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
-            let a = unmap(a);
-            return Some(vec![(a.to_string(), Some(a))]);
-        }
-        match self.resolver.as_mut() {
-            Some(r) => Some(
-                r.resolve(&ip)
-                    .into_iter()
-                    .map(unmap)
-                    .map(|a| (a.to_string(), Some(a)))
-                    .collect(),
-            ),
-            None => {
-                if !self.dns_warned {
-                    self.dns_warned = true;
-                    log::warn!(
-                        "filter {}: host name {ip:?} not resolved (usedns is not 'yes'); such failures are dropped",
-                        self.name
-                    );
-                }
-                Some(Vec::new())
-            }
-        }
-    }
-}
-
-fn unmap(a: IpAddr) -> IpAddr {
-    match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        v4 => v4,
-    }
-}
-
-/// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
-fn normalize(s: &str) -> (String, Option<IpAddr>) {
-    match s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
-        Ok(a) => {
-            let a = unmap(a);
-            (a.to_string(), Some(a))
-        }
-        Err(_) => (s.to_string(), None),
-    }
-}
-
-fn make_failure(
-    regex: usize,
-    fid: String,
-    addr: Option<IpAddr>,
-    fd: &FailData,
-    time: f64,
-) -> Failure {
-    let host = ["ip4", "ip6", "dns"]
-        .iter()
-        .find_map(|k| fd.g.get(*k))
-        .cloned();
-    let addr = addr.or_else(|| fd.ip.as_deref().and_then(|ip| normalize(ip).1));
-    let fields =
-        fd.g.iter()
-            .filter(|(k, _)| {
-                !matches!(k.as_str(), "nofail" | "mlfpending" | "content")
-                    && !k.starts_with("skiplines")
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-    let mut users = fd.users.clone().unwrap_or_default();
-    users.sort();
-    Failure {
-        fid,
-        host,
-        addr,
-        time,
-        fields,
-        users,
-        matches: fd
-            .matches
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(TLine::full)
-            .collect(),
-        nofail: fd.truthy("nofail"),
-        regex,
-    }
 }
 
 fn strip_eol(mut line: &[u8]) -> &[u8] {
@@ -724,5 +508,7 @@ fn strip_eol(mut line: &[u8]) -> &[u8] {
     line
 }
 
+mod ids;
+mod rx;
 #[cfg(test)]
 mod tests;

@@ -74,7 +74,10 @@ fn measure(mut cmd: Command, timeout: Duration) -> Result<Measured> {
     let secs = start.elapsed().as_secs_f64();
     done.store(true, Ordering::SeqCst);
     if watchdog.join().unwrap_or(false) {
-        bail!("{cmd:?} killed after {} s (--f2b-timeout)", timeout.as_secs());
+        bail!(
+            "{cmd:?} killed after {} s (--f2b-timeout)",
+            timeout.as_secs()
+        );
     }
     if r != pid {
         bail!("wait4 failed for {cmd:?}");
@@ -200,10 +203,16 @@ pub fn run(args: &RegexArgs, enforcer: Option<&Path>) -> Result<Value> {
         if vs_f2b >= 50.0 { "met" } else { "not met" },
         if vs_wc <= 10.0 { "met" } else { "not met" },
         enf.max_rss_kib as f64 / 1024.0,
-        if enf.max_rss_kib < 32 * 1024 { "met" } else { "not met" },
+        if enf.max_rss_kib < 32 * 1024 {
+            "met"
+        } else {
+            "not met"
+        },
     )];
     if wc.secs < 0.05 {
-        notes.push("wc -l ran on a file in the page cache; its time is mostly process start-up".into());
+        notes.push(
+            "wc -l ran on a file in the page cache; its time is mostly process start-up".into(),
+        );
     }
     Ok(json!({
         "lines": wc_lines,

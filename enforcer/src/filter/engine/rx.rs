@@ -1,0 +1,103 @@
+//! Owns [`Rx`]: one compiled filter regex (failregex, prefregex or
+//! ignoreregex) with its reusable capture buffer, and turning its last
+//! match into fail2ban's group map (alt/tuple merging, SKIPLINES).
+use crate::filter::FilterError;
+use crate::filter::multiline::FailData;
+use crate::filter::tags::{self, Complex};
+use crate::filter::translate::{Caps, Pattern};
+
+#[derive(Debug)]
+pub(super) struct Rx {
+    pub(super) pat: Pattern,
+    caps: Caps,
+    complex: Vec<Complex>,
+    skiplines: Vec<usize>,
+}
+
+impl Rx {
+    /// `multiline`: `^`/`$` match at every line of the buffer (fail2ban
+    /// compiles failregexes with re.MULTILINE when maxlines > 1).
+    pub(super) fn new(
+        py: &str,
+        use_dns: bool,
+        multiline: bool,
+        what: &'static str,
+        index: usize,
+    ) -> Result<Rx, FilterError> {
+        let mut expanded = tags::expand(py, use_dns);
+        if multiline {
+            expanded.insert_str(0, "(?m)");
+        }
+        let pat = Pattern::new_linear(&expanded).map_err(|source| FilterError::Regex {
+            what,
+            index,
+            source,
+        })?;
+        let complex = tags::complex_groups(pat.names.iter().flatten().map(String::as_str));
+        let skiplines = pat
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.as_deref().is_some_and(|n| n.starts_with("skiplines")))
+            .map(|(i, _)| i)
+            .collect();
+        let caps = pat.caps();
+        Ok(Rx {
+            pat,
+            caps,
+            complex,
+            skiplines,
+        })
+    }
+
+    pub(super) fn search(&mut self, hay: &str) -> bool {
+        self.pat.captures(hay, &mut self.caps)
+    }
+
+    pub(super) fn span(&self) -> (usize, usize) {
+        self.caps.get(0).unwrap_or((0, 0))
+    }
+
+    /// Named groups of the last match (fail2ban's `getGroups` with alt/tuple merging).
+    pub(super) fn groups(&self, hay: &str) -> FailData {
+        let mut f = FailData::default();
+        for (i, n) in self.pat.names.iter().enumerate() {
+            if let (Some(n), Some((s, e))) = (n, self.caps.get(i)) {
+                f.g.insert(n.clone(), hay[s..e].to_string());
+            }
+        }
+        for c in &self.complex {
+            match c {
+                Complex::Alt { group, target } => {
+                    if let Some(v) = f.g.get(group).filter(|v| !v.is_empty()).cloned()
+                        && !f.truthy(target)
+                    {
+                        f.g.insert(target.clone(), v);
+                    }
+                }
+                Complex::Tuple { group, target } => {
+                    let v = f.g.get(group).cloned().unwrap_or_default();
+                    let t = f.g.get(target).cloned().unwrap_or_default();
+                    f.g.insert(target.clone(), format!("{t}\t{v}"));
+                }
+            }
+        }
+        f
+    }
+
+    pub(super) fn skipped(&self, hay: &str) -> Vec<String> {
+        let mut s = String::new();
+        for &g in &self.skiplines {
+            if let Some((a, b)) = self.caps.get(g) {
+                s.push_str(&hay[a..b]);
+            }
+        }
+        s.lines().map(str::to_string).collect()
+    }
+
+    pub(super) fn has_id_group(&self) -> bool {
+        ["fid", "ip4", "ip6", "dns", "mlfid"]
+            .iter()
+            .any(|g| self.pat.has_group(g))
+    }
+}
