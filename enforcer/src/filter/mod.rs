@@ -4,6 +4,7 @@
 //!
 //! - [`translate`]: Python `re` patterns -> `regex` / `fancy-regex`.
 //! - [`linear`]: fancy patterns rewritten exactly for the regex crate.
+//! - [`tail`]: captures of `HEAD(?P<x>.+)$` from HEAD alone.
 //! - [`tags`]: `<HOST>`, `<F-USER>`… into named groups.
 //! - [`prefilter`]: required literals + Aho-Corasick, the fast path.
 //! - [`date`]: the date detector and strptime.
@@ -20,6 +21,7 @@ pub mod linear;
 pub mod multiline;
 pub mod prefilter;
 pub mod tags;
+pub mod tail;
 pub mod translate;
 
 pub use engine::{Filter, FilterParts, RegexStats};

@@ -17,6 +17,7 @@
 use regex::CaptureLocations;
 
 use super::linear::Linear;
+use super::tail::{Tail, TailLocs};
 
 /// Backtracking steps fancy-regex may take for one search.
 pub const BACKTRACK_LIMIT: usize = 200_000;
@@ -301,6 +302,8 @@ pub struct Pattern {
     pub source: String,
     /// The same pattern for ASCII haystacks (see [`Pattern::captures_at`]).
     ascii: Option<regex::bytes::Regex>,
+    /// The `(?P<x>.+)$` shortcut (see [`super::tail`]).
+    tail: Option<Tail>,
     id: usize,
 }
 
@@ -315,6 +318,7 @@ pub struct Caps {
     pub slots: Vec<Option<(usize, usize)>>,
     locs: Option<CaptureLocations>,
     alocs: Option<regex::bytes::CaptureLocations>,
+    tlocs: Option<TailLocs>,
     /// The pattern the buffers were made for (locations are per regex).
     owner: usize,
 }
@@ -363,11 +367,16 @@ impl Pattern {
             Engine::Fast(r) => ascii_build(r.as_str()),
             _ => None,
         };
+        let tail = match &engine {
+            Engine::Fast(r) => Tail::new(r.as_str(), names.len()),
+            _ => None,
+        };
         Ok(Pattern {
             engine,
             names,
             source: py.to_string(),
             ascii,
+            tail,
             id: next_id(),
         })
     }
@@ -397,6 +406,11 @@ impl Pattern {
         matches!(self.engine, Engine::Fancy(_))
     }
 
+    /// Whether captures use the `(?P<x>.+)$` shortcut.
+    pub fn has_tail(&self) -> bool {
+        self.tail.is_some()
+    }
+
     /// Whether the pattern runs on the regex crate with post-checks.
     pub fn is_linear(&self) -> bool {
         matches!(self.engine, Engine::Linear(..))
@@ -421,6 +435,7 @@ impl Pattern {
                 Engine::Fancy(_) => None,
             },
             alocs: self.ascii.as_ref().map(|a| a.capture_locations()),
+            tlocs: self.tail.as_ref().map(Tail::locs),
             owner: self.id,
         }
     }
@@ -429,6 +444,11 @@ impl Pattern {
     pub fn captures_at(&self, hay: &str, start: usize, caps: &mut Caps) -> bool {
         if caps.owner != self.id {
             *caps = self.caps();
+        }
+        if let (Some(t), Some(tl), 0) = (&self.tail, caps.tlocs.as_mut(), start)
+            && let Some(m) = t.captures(hay, tl, &mut caps.slots)
+        {
+            return m;
         }
         // An ASCII line runs on the ASCII build of the pattern: on ASCII
         // text it matches what the Unicode one does, with far smaller
