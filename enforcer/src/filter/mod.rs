@@ -5,6 +5,7 @@
 //! - [`translate`]: Python `re` patterns -> `regex` / `fancy-regex`.
 //! - [`linear`]: fancy patterns rewritten exactly for the regex crate.
 //! - [`tail`]: captures of `HEAD(?P<x>.+)$` from HEAD alone.
+//! - [`pattern`]: a compiled pattern on its engine, with capture buffers.
 //! - [`tags`]: `<HOST>`, `<F-USER>`… into named groups.
 //! - [`prefilter`]: required literals + Aho-Corasick, the fast path.
 //! - [`date`]: the date detector and strptime.
@@ -19,6 +20,7 @@ pub mod dns;
 pub mod engine;
 pub mod linear;
 pub mod multiline;
+pub mod pattern;
 pub mod prefilter;
 pub mod tags;
 pub mod tail;

@@ -1,0 +1,292 @@
+//! Owns [`Pattern`]: a translated pattern compiled on the engine it needs
+//! (`regex`, `regex` plus post-checks via [`super::linear`], or
+//! `fancy-regex` with a backtrack limit), its ASCII build and its
+//! `(?P<x>.+)$` shortcut, and the reusable capture buffers ([`Caps`]).
+use regex::CaptureLocations;
+
+use super::linear::Linear;
+use super::tail::{Tail, TailLocs};
+use super::translate::{BACKTRACK_LIMIT, PatternError, Translated, translate};
+
+/// A compiled pattern on whichever engine it needs.
+#[derive(Debug)]
+pub enum Engine {
+    Fast(regex::Regex),
+    Fancy(Box<fancy_regex::Regex>),
+    /// A fancy pattern rewritten for the regex crate with post-checks;
+    /// fancy-regex runs only when a check fails (see [`super::linear`]).
+    Linear(Box<Linear>, Box<fancy_regex::Regex>),
+}
+
+/// A compiled pattern with its group names and a reusable capture buffer.
+#[derive(Debug)]
+pub struct Pattern {
+    pub engine: Engine,
+    /// Group index -> name (None for unnamed and for group 0).
+    pub names: Vec<Option<String>>,
+    /// The Python source, for messages.
+    pub source: String,
+    /// The same pattern for ASCII haystacks (see [`Pattern::captures_at`]).
+    ascii: Option<regex::bytes::Regex>,
+    /// The `(?P<x>.+)$` shortcut (see [`super::tail`]).
+    tail: Option<Tail>,
+    id: usize,
+}
+
+fn next_id() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Capture slots of one match: `slots[i]` is group `i`'s byte span.
+#[derive(Debug, Default, Clone)]
+pub struct Caps {
+    pub slots: Vec<Option<(usize, usize)>>,
+    locs: Option<CaptureLocations>,
+    alocs: Option<regex::bytes::CaptureLocations>,
+    tlocs: Option<TailLocs>,
+    /// The pattern the buffers were made for (locations are per regex).
+    owner: usize,
+}
+
+impl Caps {
+    pub fn get(&self, i: usize) -> Option<(usize, usize)> {
+        self.slots.get(i).copied().flatten()
+    }
+}
+
+impl Pattern {
+    /// Compiles a Python pattern (already tag-expanded).
+    pub fn new(py: &str) -> Result<Pattern, PatternError> {
+        let t = translate(py);
+        Self::from_translated(py, &t)
+    }
+
+    pub fn from_translated(py: &str, t: &Translated) -> Result<Pattern, PatternError> {
+        let err = |reason: String| PatternError {
+            pattern: py.to_string(),
+            reason,
+        };
+        let engine = if t.fancy {
+            Engine::Fancy(Box::new(fancy(&t.pattern).map_err(err)?))
+        } else {
+            match regex::RegexBuilder::new(&t.pattern)
+                .size_limit(64 << 20)
+                .dfa_size_limit(16 << 20)
+                .build()
+            {
+                Ok(r) => Engine::Fast(r),
+                // Constructs only fancy-regex knows (e.g. an escape the
+                // regex crate refuses) still get a chance there.
+                Err(e) => match fancy(&t.pattern) {
+                    Ok(f) => Engine::Fancy(Box::new(f)),
+                    Err(_) => return Err(err(e.to_string())),
+                },
+            }
+        };
+        let names = match &engine {
+            Engine::Fast(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
+            Engine::Fancy(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
+            Engine::Linear(l, _) => l.names.clone(),
+        };
+        let ascii = match &engine {
+            Engine::Fast(r) => ascii_build(r.as_str()),
+            _ => None,
+        };
+        let tail = match &engine {
+            Engine::Fast(r) => Tail::new(r.as_str(), names.len()),
+            _ => None,
+        };
+        Ok(Pattern {
+            engine,
+            names,
+            source: py.to_string(),
+            ascii,
+            tail,
+            id: next_id(),
+        })
+    }
+
+    /// Compiles a Python pattern like [`Pattern::new`], but a pattern that
+    /// needs fancy-regex runs on the regex crate when [`Linear`] can rewrite
+    /// it exactly (its group list then has extra unnamed entries: markers,
+    /// and second copies of a group under the same name).
+    pub fn new_linear(py: &str) -> Result<Pattern, PatternError> {
+        let t = translate(py);
+        let mut p = Self::from_translated(py, &t)?;
+        if let Engine::Fancy(_) = &p.engine
+            && let Some(lin) = Linear::new(&t.pattern)
+        {
+            let Engine::Fancy(f) = std::mem::replace(&mut p.engine, Engine::Fast(lin.re.clone()))
+            else {
+                unreachable!()
+            };
+            p.names = lin.names.clone();
+            p.ascii = ascii_build(lin.re.as_str());
+            p.engine = Engine::Linear(Box::new(lin), f);
+        }
+        Ok(p)
+    }
+
+    pub fn is_fancy(&self) -> bool {
+        matches!(self.engine, Engine::Fancy(_))
+    }
+
+    /// Whether captures use the `(?P<x>.+)$` shortcut.
+    pub fn has_tail(&self) -> bool {
+        self.tail.is_some()
+    }
+
+    /// Whether the pattern runs on the regex crate with post-checks.
+    pub fn is_linear(&self) -> bool {
+        matches!(self.engine, Engine::Linear(..))
+    }
+
+    /// Index of a named group.
+    pub fn group(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n.as_deref() == Some(name))
+    }
+
+    pub fn has_group(&self, name: &str) -> bool {
+        self.group(name).is_some()
+    }
+
+    /// Fresh capture buffer for this pattern.
+    pub fn caps(&self) -> Caps {
+        Caps {
+            slots: vec![None; self.names.len()],
+            locs: match &self.engine {
+                Engine::Fast(r) => Some(r.capture_locations()),
+                Engine::Linear(l, _) => Some(l.re.capture_locations()),
+                Engine::Fancy(_) => None,
+            },
+            alocs: self.ascii.as_ref().map(|a| a.capture_locations()),
+            tlocs: self.tail.as_ref().map(Tail::locs),
+            owner: self.id,
+        }
+    }
+
+    /// Searches `hay` from `start` (look-behind and `^` see the text before it).
+    pub fn captures_at(&self, hay: &str, start: usize, caps: &mut Caps) -> bool {
+        if caps.owner != self.id {
+            *caps = self.caps();
+        }
+        if let (Some(t), Some(tl), 0) = (&self.tail, caps.tlocs.as_mut(), start)
+            && let Some(m) = t.captures(hay, tl, &mut caps.slots)
+        {
+            return m;
+        }
+        // An ASCII line runs on the ASCII build of the pattern: on ASCII
+        // text it matches what the Unicode one does, with far smaller
+        // automata (`\S`, `.`, `\w` are one byte class instead of UTF-8
+        // sequences).
+        if let (Some(a), Some(al)) = (&self.ascii, caps.alocs.as_mut())
+            && hay.is_ascii()
+        {
+            if a.captures_read_at(al, hay.as_bytes(), start).is_none() {
+                return false;
+            }
+            let ok = match &self.engine {
+                Engine::Linear(l, _) => l.passes(hay, |i| al.get(i)),
+                _ => true,
+            };
+            if ok {
+                for (i, s) in caps.slots.iter_mut().enumerate() {
+                    *s = al.get(i);
+                }
+                return true;
+            }
+            if let Engine::Linear(l, f) = &self.engine {
+                return fallback(l, f, hay, start, &mut caps.slots);
+            }
+        }
+        match &self.engine {
+            Engine::Fast(r) => {
+                let locs = caps.locs.as_mut().expect("fast engine locations");
+                if r.captures_read_at(locs, hay, start).is_none() {
+                    return false;
+                }
+                for (i, s) in caps.slots.iter_mut().enumerate() {
+                    *s = locs.get(i);
+                }
+                true
+            }
+            Engine::Fancy(r) => match r.captures_from_pos(hay, start) {
+                Ok(Some(c)) => {
+                    for (i, s) in caps.slots.iter_mut().enumerate() {
+                        *s = c.get(i).map(|m| (m.start(), m.end()));
+                    }
+                    true
+                }
+                // Ok(None): no match; Err: backtrack limit hit, counts as no match.
+                _ => false,
+            },
+            Engine::Linear(l, f) => {
+                let locs = caps.locs.as_mut().expect("linear engine locations");
+                if l.re.captures_read_at(locs, hay, start).is_none() {
+                    return false;
+                }
+                if l.passes(hay, |i| locs.get(i)) {
+                    for (i, s) in caps.slots.iter_mut().enumerate() {
+                        *s = locs.get(i);
+                    }
+                    return true;
+                }
+                fallback(l, f, hay, start, &mut caps.slots)
+            }
+        }
+    }
+
+    pub fn captures(&self, hay: &str, caps: &mut Caps) -> bool {
+        self.captures_at(hay, 0, caps)
+    }
+
+    pub fn is_match(&self, hay: &str) -> bool {
+        match &self.engine {
+            Engine::Fast(r) => r.is_match(hay),
+            Engine::Fancy(r) => r.is_match(hay).unwrap_or(false),
+            Engine::Linear(l, _) => l.re.is_match(hay) && self.captures(hay, &mut self.caps()),
+        }
+    }
+}
+
+/// A check of a rewritten pattern failed: the exact engine decides, its
+/// groups mapped onto the rewritten pattern's.
+fn fallback(
+    l: &Linear,
+    f: &fancy_regex::Regex,
+    hay: &str,
+    start: usize,
+    slots: &mut [Option<(usize, usize)>],
+) -> bool {
+    let Ok(Some(c)) = f.captures_from_pos(hay, start) else {
+        return false;
+    };
+    slots.iter_mut().for_each(|s| *s = None);
+    for (i, &j) in l.fmap.iter().enumerate() {
+        if let (Some(s), Some(m)) = (slots.get_mut(j), c.get(i)) {
+            *s = Some((m.start(), m.end()));
+        }
+    }
+    true
+}
+
+/// The pattern built for ASCII haystacks, when it builds (a class with
+/// non-ASCII members does not).
+pub fn ascii_build(p: &str) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(p)
+        .unicode(false)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .ok()
+}
+
+fn fancy(p: &str) -> Result<fancy_regex::Regex, String> {
+    fancy_regex::RegexBuilder::new(p)
+        .backtrack_limit(BACKTRACK_LIMIT)
+        .delegate_size_limit(64 << 20)
+        .delegate_dfa_size_limit(16 << 20)
+        .build()
+        .map_err(|e| e.to_string())
+}
