@@ -4,7 +4,8 @@
 //!
 //! Exit codes: 0 done; 1 the daemon could not do it (not running, map full,
 //! internal error); 2 the input was wrong (checked here before anything is
-//! sent, and again by the daemon).
+//! sent, and again by the daemon) or the caller may not use the socket (not
+//! root).
 use std::{process::ExitCode, time::Duration};
 
 use crate::{
@@ -32,6 +33,7 @@ pub fn call(global: &GlobalArgs, request: &Request) -> Result<serde_json::Value,
     result.map_err(|e| {
         let code = match &e {
             ControlError::Refused(body) if body.kind == ErrorKind::BadRequest => USAGE,
+            ControlError::Denied { .. } => USAGE,
             _ => FAILED,
         };
         fail(code, e)

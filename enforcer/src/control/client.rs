@@ -27,9 +27,17 @@ pub struct Client {
 impl Client {
     /// Connects to the daemon at `path`.
     pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ControlError> {
-        let stream = UnixStream::connect(path).map_err(|source| ControlError::Connect {
-            path: path.to_path_buf(),
-            source,
+        let stream = UnixStream::connect(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::PermissionDenied {
+                ControlError::Denied {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ControlError::Connect {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         let io_err = |source| ControlError::Io {
             path: path.to_path_buf(),

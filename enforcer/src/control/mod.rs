@@ -31,6 +31,8 @@ pub enum ControlError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: permission denied: the control socket is root's only (mode 0600); run this as root", path.display())]
+    Denied { path: PathBuf },
     #[error("{}: another enforcer daemon is answering on this socket", .0.display())]
     AlreadyRunning(PathBuf),
     #[error("control protocol: {0}")]

@@ -7,19 +7,24 @@
 //! [`MAX_REQUEST_BYTES`] is answered with an error and the connection closed; a
 //! malformed one gets an error and the connection stays usable. Nothing a client
 //! sends reaches the handler unless it parsed.
+//!
+//! A client cannot lock the operator out: each request line must arrive
+//! within [`IDLE_TIMEOUT`], and when all [`MAX_CONNECTIONS`] slots are taken
+//! the oldest connection that is not inside the handler (one that sends
+//! nothing, or trickles a line) is closed to make room for the new one.
 use std::{
     future::Future,
     io,
     os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
-    sync::{Semaphore, watch},
+    sync::{Notify, Semaphore, watch},
     task::JoinSet,
 };
 
@@ -34,6 +39,40 @@ const MAX_CONNECTIONS: usize = 64;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new connection waits for the slot of an evicted one.
+const EVICT_WAIT: Duration = Duration::from_secs(1);
+
+/// Connections that may be closed to make room: every one that is waiting
+/// for (or reading) a request line, keyed by accept order, so the oldest
+/// goes first. A connection inside the handler is not in here.
+#[derive(Default)]
+struct Evictable(Mutex<std::collections::BTreeMap<u64, Arc<Notify>>>);
+
+impl Evictable {
+    fn insert(&self, id: u64, notify: &Arc<Notify>) {
+        self.lock().insert(id, notify.clone());
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Tells the oldest evictable connection to close; false if none.
+    fn evict_oldest(&self) -> bool {
+        match self.lock().pop_first() {
+            Some((_, notify)) => {
+                notify.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Arc<Notify>>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// What the daemon does with a parsed request.
 pub trait Handler: Send + Sync + 'static {
@@ -98,6 +137,8 @@ impl Server {
     /// (up to a few seconds) and removes the socket file if it is still ours.
     pub async fn serve<H: Handler>(self, handler: Arc<H>, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let evictable = Arc::new(Evictable::default());
+        let mut next_id = 0u64;
         let mut conns = JoinSet::new();
         loop {
             if *shutdown.borrow() {
@@ -109,15 +150,29 @@ impl Server {
                 }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        let permit = match permits.clone().try_acquire_owned() {
+                            Ok(p) => Some(p),
+                            Err(_) if evictable.evict_oldest() => {
+                                log::warn!(
+                                    "control socket: {MAX_CONNECTIONS} connections open; \
+                                     closed the oldest idle one"
+                                );
+                                let wait = permits.clone().acquire_owned();
+                                tokio::time::timeout(EVICT_WAIT, wait).await.ok().and_then(Result::ok)
+                            }
+                            Err(_) => None,
+                        };
+                        let Some(permit) = permit else {
                             conns.spawn(refuse(stream));
                             continue;
                         };
                         let handler = handler.clone();
                         let shutdown = shutdown.clone();
+                        let slot = Slot { id: next_id, evictable: evictable.clone() };
+                        next_id += 1;
                         conns.spawn(async move {
                             let _permit = permit;
-                            if let Err(e) = connection(stream, &*handler, shutdown).await {
+                            if let Err(e) = connection(stream, &*handler, shutdown, slot).await {
                                 log::debug!("control connection: {e}");
                             }
                         });
@@ -189,20 +244,39 @@ where
     Ok(Line::Complete)
 }
 
+/// A connection's place in the eviction order; leaves it on drop.
+struct Slot {
+    id: u64,
+    evictable: Arc<Evictable>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.evictable.remove(self.id);
+    }
+}
+
 async fn connection<H: Handler>(
     stream: UnixStream,
     handler: &H,
     mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut buf = Vec::with_capacity(256);
+    let evict = Arc::new(Notify::new());
     loop {
+        slot.evictable.insert(slot.id, &evict);
         let line = tokio::select! {
             line = read_line(&mut reader, &mut buf) => line?,
             _ = shutdown.changed() => return Ok(()),
             _ = tokio::time::sleep(IDLE_TIMEOUT) => return Ok(()),
+            _ = evict.notified() => return Ok(()),
         };
+        // Inside the handler a connection is never evicted: its request
+        // runs to the end and is answered.
+        slot.evictable.remove(slot.id);
         let response = match line {
             Line::Eof => return Ok(()),
             Line::TooLong => {
@@ -328,6 +402,39 @@ mod tests {
         assert!(path.exists());
         let again = Server::bind(&path).unwrap();
         drop(again);
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn silent_connections_cannot_lock_out_a_real_client() {
+        let path = temp_socket("slowloris");
+        let server = Server::bind(&path).unwrap();
+        let handler = Arc::new(Counting::default());
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(server.serve(handler.clone(), rx));
+
+        // Twice the slots: connections that send nothing, or half a line.
+        let mut silent = Vec::new();
+        for i in 0..MAX_CONNECTIONS * 2 {
+            let mut s = UnixStream::connect(&path).await.unwrap();
+            if i % 2 == 1 {
+                s.write_all(b"{\"cmd\":").await.unwrap();
+            }
+            silent.push(s);
+        }
+        for _ in 0..3 {
+            let mut c = BufReader::new(UnixStream::connect(&path).await.unwrap());
+            let r = roundtrip(&mut c, b"{\"cmd\":\"ping\"}\n").await;
+            assert!(r.ok, "a real client is served: {r:?}");
+        }
+        assert_eq!(handler.0.load(Ordering::SeqCst), 3);
+        // The oldest silent ones were closed to make room.
+        let mut first = BufReader::new(silent.remove(0));
+        let mut out = String::new();
+        assert_eq!(first.read_line(&mut out).await.unwrap(), 0, "{out}");
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
     }
 }
