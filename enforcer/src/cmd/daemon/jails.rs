@@ -74,8 +74,10 @@ impl Jails {
         jail: &str,
         f: impl FnOnce(&mut JailState) -> R + Send + 'static,
     ) -> Option<R> {
-        let running = self.running.lock().await;
-        running.get(jail)?.task.call(f).await
+        // Not holding the lock while the jail works: a jail busy with a
+        // hung action must not stall requests for the others.
+        let caller = self.running.lock().await.get(jail)?.task.caller();
+        caller.call(f).await
     }
 
     /// Runs `f` (cloned) on every jail, in name order.
@@ -83,12 +85,18 @@ impl Jails {
         &self,
         f: impl Fn(&mut JailState) -> R + Send + Sync + Clone + 'static,
     ) -> Vec<(String, R)> {
-        let running = self.running.lock().await;
+        let callers: Vec<_> = {
+            let running = self.running.lock().await;
+            running
+                .iter()
+                .map(|(name, r)| (name.clone(), r.task.caller()))
+                .collect()
+        };
         let mut out = Vec::new();
-        for (name, r) in running.iter() {
+        for (name, caller) in callers {
             let f = f.clone();
-            if let Some(v) = r.task.call(move |st| f(st)).await {
-                out.push((name.clone(), v));
+            if let Some(v) = caller.call(move |st| f(st)).await {
+                out.push((name, v));
             }
         }
         out

@@ -243,6 +243,26 @@ impl JailState {
     }
 }
 
+/// Sends work to a running jail's thread (see [`JailTask::caller`]).
+#[derive(Clone)]
+pub struct JailCaller(mpsc::UnboundedSender<JailCall>);
+
+impl JailCaller {
+    /// Runs `f` on the jail's thread and returns its result; `None` when
+    /// the jail has stopped.
+    pub async fn call<R: Send + 'static>(
+        self,
+        f: impl FnOnce(&mut JailState) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let call: JailCall = Box::new(move |st| {
+            let _ = tx.send(f(st));
+        });
+        self.0.send(call).ok()?;
+        rx.await.ok()
+    }
+}
+
 /// A running jail's handle: send it work, stop it.
 pub struct JailTask {
     tx: mpsc::UnboundedSender<JailCall>,
@@ -270,12 +290,13 @@ impl JailTask {
         &self,
         f: impl FnOnce(&mut JailState) -> R + Send + 'static,
     ) -> Option<R> {
-        let (tx, rx) = oneshot::channel();
-        let call: JailCall = Box::new(move |st| {
-            let _ = tx.send(f(st));
-        });
-        self.tx.send(call).ok()?;
-        rx.await.ok()
+        self.caller().call(f).await
+    }
+
+    /// A handle that sends work to this jail without borrowing the task,
+    /// so a caller can wait for a busy jail without holding any lock.
+    pub fn caller(&self) -> JailCaller {
+        JailCaller(self.tx.clone())
     }
 
     /// Stops the jail (actions stopped, XDP entries kept) and waits.

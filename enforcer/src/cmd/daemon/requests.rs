@@ -371,7 +371,18 @@ impl<P: BanPlane> FullControl<P> {
         // A configured jail's own record is authoritative (its end as
         // stored, not as converted through the kernel's clock); bans
         // carried out by commands only (no XDP entry) come from it too.
-        for (_, bans) in self.jails.call_all(bans_of).await {
+        // Only the jail asked for, when one is: another jail busy with a
+        // slow action must not hold up this answer.
+        let records = match &jail {
+            Some(j) if j != MANUAL_JAIL => self
+                .jails
+                .call(j, bans_of)
+                .await
+                .map(|b| vec![(j.clone(), b)])
+                .unwrap_or_default(),
+            _ => self.jails.call_all(bans_of).await,
+        };
+        for (_, bans) in records {
             for b in bans {
                 let wanted = targets.is_empty() || targets.contains(&b.target);
                 match reply
