@@ -3,7 +3,9 @@
 //! per action whether it runs as its command or as the XDP action. With XDP
 //! attached, blocking actions (iptables*, nftables*, ipset*, firewallcmd*,
 //! shorewall*, route, pf) become the XDP action with the same port/protocol;
-//! the rest (mail, abuseipdb, cloudflare, custom) stay commands. `config
+//! the rest (mail, abuseipdb, cloudflare, custom) stay commands. Without
+//! XDP, blocking actions run as their commands, and `xdp` itself runs the
+//! fallback commands of its action.d/xdp.conf (an nftables set). `config
 //! dump` is not affected: this layer only decides at run time.
 use std::collections::BTreeMap;
 
@@ -121,8 +123,17 @@ pub fn plan(
     };
     if file == "xdp" {
         if !decision.xdp {
+            // xdp.conf's [Definition] carries the commands that stand in
+            // for the XDP action when XDP cannot attach.
+            if properties.contains_key("actionban") {
+                return Ok(ActionSpec::Command {
+                    file: file.to_string(),
+                    properties: properties.clone(),
+                    family: family.clone(),
+                });
+            }
             return Err(bad(format!(
-                "banaction = xdp needs XDP: {}",
+                "banaction = xdp needs XDP ({}), and action.d/xdp.conf has no fallback actionban",
                 decision.reason
             )));
         }
@@ -214,5 +225,15 @@ mod tests {
         }
         assert!(plan("a", "xdp", &props(&[("type", "allports")]), &fam, &on).is_ok());
         assert!(plan("a", "xdp", &p, &fam, &off).is_err());
+        // With the fallback commands of xdp.conf, xdp without XDP runs them.
+        let fb = props(&[("actionban", "nft add element x <ip>")]);
+        assert!(matches!(
+            plan("a", "xdp", &fb, &fam, &off).unwrap(),
+            ActionSpec::Command { file, .. } if file == "xdp"
+        ));
+        assert!(matches!(
+            plan("a", "xdp", &fb, &fam, &on).unwrap(),
+            ActionSpec::Xdp { .. }
+        ));
     }
 }

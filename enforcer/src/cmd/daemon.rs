@@ -183,22 +183,35 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
     // that is still running.
     let server = Server::bind(&settings.socket)?;
     let mut program = Program::load(&settings.bpffs, &settings.capacities)?;
+    // An interface that cannot take the program is not fatal: the jails'
+    // command actions enforce instead (unless `--mode xdp` insists).
+    let mut xdp: Result<(), String> = Ok(());
     for iface in &settings.ifaces {
-        let a = program.attach(iface, settings.mode)?;
-        log::info!(
-            "XDP on {} in {} mode{}",
-            a.iface,
-            a.mode,
-            if a.replaced {
-                " (replaced the previous program)"
-            } else {
-                ""
+        match program.attach(iface, settings.mode) {
+            Ok(a) => log::info!(
+                "XDP on {} in {} mode{}",
+                a.iface,
+                a.mode,
+                if a.replaced {
+                    " (replaced the previous program)"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => {
+                log::error!("XDP cannot attach to {iface}: {e}");
+                if xdp.is_ok() {
+                    xdp = Err(format!("attaching to {iface} failed: {e}"));
+                }
             }
-        );
+        }
+    }
+    if let Err(why) = &xdp {
+        log::warn!("XDP not in force ({why}): falling back to the jails' command actions");
     }
     let dataplane = program.dataplane()?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let jails = setup::start_jails(&args, loaded, dataplane.clone(), metrics.clone())?;
+    let jails = setup::start_jails(&args, loaded, dataplane.clone(), metrics.clone(), xdp)?;
     let dataplane_for_metrics = dataplane.clone();
     let plane = XdpPlane(dataplane);
     let daemon = Daemon::start_with(plane, server, Some(jails.clone()))?;

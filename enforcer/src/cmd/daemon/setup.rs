@@ -36,13 +36,14 @@ pub fn load_config(args: &DaemonArgs) -> Result<Loaded, String> {
     }
 }
 
-/// Opens the store, decides the mode and starts every enabled jail on the
-/// attached data plane.
+/// Opens the store, decides the mode (`xdp`: whether the program attached
+/// everywhere, or why not) and starts every enabled jail.
 pub fn start_jails(
     args: &DaemonArgs,
     loaded: Loaded,
     plane: Dataplane,
     metrics: Arc<Metrics>,
+    xdp: Result<(), String>,
 ) -> anyhow::Result<Arc<Jails>> {
     let g = &loaded.config.global;
     let store = match Store::open_dbfile(&DbFile::parse(&g.dbfile))
@@ -56,7 +57,7 @@ pub fn start_jails(
         }
         None => None,
     };
-    let decision = actions::decide(Mode::from(args.mode), Ok(())).map_err(anyhow::Error::msg)?;
+    let decision = actions::decide(Mode::from(args.mode), xdp).map_err(anyhow::Error::msg)?;
     log::info!("Mode: {}", decision.reason);
     let table: Arc<dyn BanTable> = Arc::new(plane);
     let env = JailEnv {
