@@ -12,13 +12,19 @@
 //!   the lab-plus-config opening of the daemon's end-to-end tests.
 //! - [`testrun`]: the XDP program on crafted packets (`BPF_PROG_TEST_RUN`).
 //! - [`xdp_object`]: the XDP object the tests load.
+//! - [`control_abuse`]: hostile clients of the control socket.
+//! - [`kill9`]: the kill -9 loop of the durability scenario and the soak.
+//! - [`suite`]: the one-line tally each reliability scenario reports.
 use std::path::PathBuf;
 
+pub mod control_abuse;
 pub mod daemon;
 pub mod jailconf;
+pub mod kill9;
 pub mod lab;
 pub mod netns;
 pub mod sshd;
+pub mod suite;
 pub mod testrun;
 pub mod traffic;
 

@@ -221,6 +221,11 @@ fn payloads_stay_literal_and_never_run() {
         payloads.len(),
         payloads.len()
     );
+    let tally = tests::suite::Tally {
+        payloads: payloads.len() as u64,
+        ..Default::default()
+    };
+    tests::suite::report("actions_injection tags", tally);
 }
 
 /// The same payloads in real log lines, through the filter: the user name
@@ -315,4 +320,9 @@ fn payloads_in_log_lines_through_the_filter() {
         "{} payloads through the filter, canary never ran",
         payloads.len()
     );
+    let tally = tests::suite::Tally {
+        payloads: payloads.len() as u64,
+        ..Default::default()
+    };
+    tests::suite::report("actions_injection filter", tally);
 }

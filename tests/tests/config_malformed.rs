@@ -77,6 +77,11 @@ fn malformed_configs_name_file_and_line_and_exit_2() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("{} malformed configs rejected with file:line", cases.len());
+    let tally = tests::suite::Tally {
+        payloads: cases.len() as u64,
+        ..Default::default()
+    };
+    tests::suite::report("config_malformed", tally);
 }
 
 /// The base tree itself is valid, so each case fails for its own reason.

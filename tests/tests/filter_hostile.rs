@@ -144,12 +144,14 @@ fn check_all(config: &Path, logs: &Path, min_filters: usize) {
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let mut slow = Vec::new();
     let mut checked = 0;
+    let mut tried = 0u64;
     let mut worst = (0.0, String::new());
     for name in filters_in(config) {
         let lines = hostile_lines(&samples_of(logs, &name));
         match slowest_ms(config, &name, &lines, &scratch) {
             Ok((ms, what)) => {
                 checked += 1;
+                tried += lines.len() as u64;
                 if ms > worst.0 {
                     worst = (ms, name.clone());
                 }
@@ -172,6 +174,15 @@ fn check_all(config: &Path, logs: &Path, min_filters: usize) {
         "{checked} filters, slowest: {:.2} ms ({})",
         worst.0, worst.1
     );
+    let name = format!(
+        "filter_hostile {}",
+        config.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let tally = tests::suite::Tally {
+        payloads: tried,
+        ..Default::default()
+    };
+    tests::suite::report(&name, tally);
     assert!(
         checked >= min_filters,
         "only {checked} filters could be checked"

@@ -43,4 +43,10 @@ fn a_full_ban_map_is_an_error_not_a_crash() {
     lab.paths().cli_ok(&["unban", "198.18.9.2"]);
     lab.paths().cli_ok(&["ban", "198.18.9.5"]);
     assert!(lab.paths().cli_ok(&["banned"]).contains("198.18.9.5"));
+    let tally = tests::suite::Tally {
+        payloads: 3,
+        faults: 1,
+        bans_lost: 0,
+    };
+    tests::suite::report("map_full", tally);
 }

@@ -193,6 +193,12 @@ fn run(mode: Rotation, backend: FileBackend) {
         failures.len(),
         start.elapsed()
     );
+    let tally = tests::suite::Tally {
+        payloads: failures.len() as u64,
+        faults: 1,
+        bans_lost: 0,
+    };
+    tests::suite::report(&format!("source_rotation {mode:?}/{backend:?}"), tally);
 }
 
 #[test]

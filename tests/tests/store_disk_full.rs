@@ -59,6 +59,12 @@ fn disk_full_is_an_error_and_earlier_bans_survive() {
     let bans = store
         .current_bans(Some("sshd"), 2_000_000_001, None)
         .unwrap();
+    let tally = tests::suite::Tally {
+        payloads: u64::from(stored),
+        faults: 1,
+        bans_lost: u64::from(stored).saturating_sub(bans.len() as u64),
+    };
+    tests::suite::report("store_disk_full", tally);
     assert_eq!(
         bans.len() as u32,
         stored,

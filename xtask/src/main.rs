@@ -3,7 +3,8 @@
 //! One file per task: [`build_ebpf`] builds the XDP object and the enforcer
 //! binary that embeds it (`build-ebpf`, `build`); [`prereqs`] installs what
 //! building and testing need; [`run`] builds and runs the daemon; [`test`]
-//! runs every test as CI does; [`bench`] measures against the alternatives.
+//! runs every test as CI does; [`soak`] runs the reliability suite's long
+//! forms; [`bench`] measures against the alternatives.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ mod build_ebpf;
 mod install;
 mod prereqs;
 mod run;
+mod soak;
 mod test;
 
 #[derive(Debug, Parser)]
@@ -37,6 +39,9 @@ enum Task {
     Run(run::RunArgs),
     /// Unit tests, then the privileged integration tests, as CI runs them.
     Test(test::TestArgs),
+    /// The reliability suite's long forms: kill -9 and hostile control
+    /// request loops (not in CI).
+    Soak(soak::SoakArgs),
     /// Install the binary, its systemd unit and the default configuration.
     Install(install::InstallArgs),
 }
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Task::Prereqs => prereqs::ensure(),
         Task::Run(args) => run::run(&args),
         Task::Test(args) => test::test(&args),
+        Task::Soak(args) => soak::soak(&args),
         Task::Install(args) => install::install(&args),
     };
     match result {

@@ -4,7 +4,8 @@
 //! embedding it, runs the unit tests of the host crates, then the `tests`
 //! crate's integration tests in release mode, serially, against that binary
 //! (`ENFORCER_BIN`, `ENFORCER_EBPF_OBJ`). Both suites always run; the task
-//! fails if either does.
+//! fails if either does. At the end it prints the reliability scenarios'
+//! totals (payloads tried, faults injected, bans lost).
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
@@ -41,17 +42,21 @@ pub fn test(args: &TestArgs) -> Result<()> {
         }
     }
 
+    let report = crate::soak::report_file("test");
     let mut integration = build_ebpf::enforcer_cargo(&obj);
     integration
         .args(["test", "--package", "tests", "--release", "--"])
         .arg("--test-threads=1")
-        .env("ENFORCER_BIN", &bin);
+        .env("ENFORCER_BIN", &bin)
+        .env("ENFORCER_SUITE_REPORT", &report);
     if let Some(f) = &args.filter {
         integration.arg(f);
     }
     if !status(&mut integration)? {
         failed.push("integration tests");
     }
+    // The reliability scenarios' tallies (issue 7's closing note).
+    crate::soak::Totals::print_from(&report, "reliability suite");
 
     if !failed.is_empty() {
         bail!("{} failed", failed.join(" and "));
