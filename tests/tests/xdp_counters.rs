@@ -65,16 +65,17 @@ fn per_jail_drop_counters() {
     let s = f.dp.stats().unwrap();
     assert_eq!((s.packets, s.dropped, s.passed), (8, 7, 1));
     let by_name = |n: &str| {
-        s.jails
+        let j = s
+            .jails
             .iter()
             .find(|x| x.name.as_deref() == Some(n))
-            .unwrap()
-            .dropped
+            .unwrap();
+        (j.dropped, j.dropped_bytes)
     };
-    assert_eq!(by_name("sshd"), 5);
-    assert_eq!(by_name("postfix"), 2);
     let v4len = v4_packet(BANNED4, TCP, 22).len() as u64;
     let v6len = v6_packet(BANNED6, UDP, 25).len() as u64;
+    assert_eq!(by_name("sshd"), (5, 5 * v4len));
+    assert_eq!(by_name("postfix"), (2, 2 * v6len));
     assert_eq!(s.dropped_bytes, 5 * v4len + 2 * v6len);
 
     // Releasing a jail lifts its bans, frees its id and its counters.
@@ -97,8 +98,12 @@ fn per_jail_drop_counters() {
     let s = f.dp.stats().unwrap();
     let dovecot = s.jails.iter().find(|x| x.id == b).unwrap();
     assert_eq!(
-        (dovecot.name.as_deref(), dovecot.dropped),
-        (Some("dovecot"), 0)
+        (
+            dovecot.name.as_deref(),
+            dovecot.dropped,
+            dovecot.dropped_bytes
+        ),
+        (Some("dovecot"), 0, 0)
     );
 }
 

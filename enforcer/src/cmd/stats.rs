@@ -28,8 +28,8 @@ pub fn run(global: &GlobalArgs, args: StatsArgs) -> anyhow::Result<ExitCode> {
     }
     for j in &s.jails {
         println!(
-            "jail {}: {} dropped, {} observed",
-            j.jail, j.dropped_packets, j.observed_packets
+            "jail {}: {} dropped ({} bytes), {} observed",
+            j.jail, j.dropped_packets, j.dropped_bytes, j.observed_packets
         );
     }
     Ok(ExitCode::SUCCESS)

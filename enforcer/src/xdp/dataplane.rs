@@ -66,6 +66,7 @@ pub struct JailStats {
     pub id: u8,
     pub name: Option<String>,
     pub dropped: u64,
+    pub dropped_bytes: u64,
     pub observed: u64,
 }
 
@@ -319,6 +320,7 @@ impl Dataplane {
                 let mut c = *c;
                 c.jail_drops[id as usize] = 0;
                 c.jail_observed[id as usize] = 0;
+                c.jail_drop_bytes[id as usize] = 0;
                 c
             })
             .collect();
@@ -670,6 +672,7 @@ impl Dataplane {
         let mut s = Stats::default();
         let mut drops = [0u64; MAX_JAILS];
         let mut observed = [0u64; MAX_JAILS];
+        let mut drop_bytes = [0u64; MAX_JAILS];
         for c in per_cpu.iter() {
             s.packets += c.seen_packets;
             s.bytes += c.seen_bytes;
@@ -682,6 +685,7 @@ impl Dataplane {
             for j in 0..MAX_JAILS {
                 drops[j] += c.jail_drops[j];
                 observed[j] += c.jail_observed[j];
+                drop_bytes[j] += c.jail_drop_bytes[j];
             }
         }
         let names = jail_names(&m)?;
@@ -691,6 +695,7 @@ impl Dataplane {
                     id: j as u8,
                     name: names[j].clone(),
                     dropped: drops[j],
+                    dropped_bytes: drop_bytes[j],
                     observed: observed[j],
                 });
             }

@@ -90,6 +90,8 @@ pub struct PlaneStats {
 pub struct JailStats {
     pub jail: String,
     pub dropped_packets: u64,
+    #[serde(default)]
+    pub dropped_bytes: u64,
     pub observed_packets: u64,
 }
 

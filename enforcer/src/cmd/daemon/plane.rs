@@ -78,6 +78,7 @@ impl BanPlane for XdpPlane {
                 .map(|j| JailStats {
                     jail: j.name.unwrap_or_else(|| format!("#{}", j.id)),
                     dropped_packets: j.dropped,
+                    dropped_bytes: j.dropped_bytes,
                     observed_packets: j.observed,
                 })
                 .collect(),

@@ -114,8 +114,7 @@ pub async fn xdp_metrics(
                 if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || p.stats()).await {
                     for j in s.jails {
                         if let Some(name) = j.name {
-                            // Bytes are counted for the whole plane only.
-                            metrics.set_xdp_dropped(&name, j.dropped, 0);
+                            metrics.set_xdp_dropped(&name, j.dropped, j.dropped_bytes);
                         }
                     }
                 }
