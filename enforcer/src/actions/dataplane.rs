@@ -41,6 +41,21 @@ impl BanTable for Dataplane {
     fn unban(&self, n: Net, jail_id: u8) -> Result<bool, TableError> {
         Dataplane::unban(self, net(n)?, jail_id).map_err(err)
     }
+    fn unban_many(&self, nets: &[Net], jail_id: u8) -> Result<usize, TableError> {
+        let nets = nets
+            .iter()
+            .map(|n| net(*n))
+            .collect::<Result<Vec<_>, _>>()?;
+        Dataplane::unban_many(self, &nets, jail_id).map_err(err)
+    }
+    /// Batched in the maps (one syscall per thousands of new addresses).
+    fn ban_many(&self, bans: &[(Net, Option<i64>)], jail_id: u8) -> Result<(), TableError> {
+        let bans = bans
+            .iter()
+            .map(|(n, e)| Ok((net(*n)?, *e)))
+            .collect::<Result<Vec<_>, TableError>>()?;
+        Dataplane::ban_many(self, &bans, jail_id).map_err(|(_, e)| err(e))
+    }
 }
 
 #[cfg(test)]

@@ -215,6 +215,57 @@ impl Actions {
         }
     }
 
+    /// Restores bans read from the store at start (fail2ban's "Restore
+    /// Ban"), as [`Actions::ban_ticket`] does each but in bulk: the XDP
+    /// action writes them by the batch, one summary line is logged (the
+    /// per-ban lines are at debug level: a million of them would cost more
+    /// than the restore), nothing is written back to the store. Returns
+    /// how many were banned.
+    pub fn restore_tickets(&mut self, tickets: Vec<Ticket>, now: f64) -> usize {
+        let mut added = Vec::with_capacity(tickets.len());
+        for mut t in tickets {
+            t.restored = true;
+            if let Ok(t) = self.bans.add(t, now) {
+                log::debug!("[{}] Restore Ban {}", self.jail, t.fid);
+                added.push(t.clone());
+            }
+        }
+        if added.is_empty() {
+            return 0;
+        }
+        let bantime = self.bans.bantime();
+        let p = self.parts();
+        let view = p.view();
+        for (name, a) in &mut self.list {
+            let failed = match a {
+                ActionImpl::Xdp(x) => x.ban_many(&added, bantime).err().map(|e| e.to_string()),
+                ActionImpl::Command(c) if !c.norestored() => {
+                    let mut err = None;
+                    for t in &added {
+                        let info = ActionInfo::new(t, view);
+                        if let Err(e) = c.ban(&info, &view, false) {
+                            err.get_or_insert(e.to_string());
+                        }
+                    }
+                    err
+                }
+                ActionImpl::Command(_) => None,
+            };
+            if let Some(e) = failed {
+                log::error!(
+                    "Failed to execute ban jail '{}' action '{name}': {e}",
+                    self.jail
+                );
+            }
+        }
+        log::info!(
+            "[{}] Restore Ban: {} bans from the database",
+            self.jail,
+            added.len()
+        );
+        added.len()
+    }
+
     /// Manual ban (`banip`): addresses or CIDRs, now, with the jail's ban
     /// time. Returns how many were newly banned.
     pub fn ban(&mut self, targets: &[String], now: f64) -> Result<usize, ActionError> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::ActionError;
 use super::info::ActionInfo;
-use crate::jail::Net;
+use crate::jail::{Net, Ticket};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -59,6 +59,22 @@ pub trait BanTable: Send + Sync {
     /// `expiry`: wall-clock unix seconds, `None` = permanent.
     fn ban(&self, net: Net, jail_id: u8, expiry: Option<i64>) -> Result<(), TableError>;
     fn unban(&self, net: Net, jail_id: u8) -> Result<bool, TableError>;
+    /// Lifts the jail's ban on each net; how many it had (the data plane
+    /// does this in one pass).
+    fn unban_many(&self, nets: &[Net], jail_id: u8) -> Result<usize, TableError> {
+        let mut n = 0;
+        for net in nets {
+            n += usize::from(self.unban(*net, jail_id)?);
+        }
+        Ok(n)
+    }
+    /// Bans each `(net, expiry)` in order (the data plane batches them).
+    fn ban_many(&self, bans: &[(Net, Option<i64>)], jail_id: u8) -> Result<(), TableError> {
+        for (net, expiry) in bans {
+            self.ban(*net, jail_id, *expiry)?;
+        }
+        Ok(())
+    }
 }
 
 fn services() -> &'static BTreeMap<(String, String), u16> {
@@ -282,6 +298,33 @@ impl XdpAction {
         Ok(())
     }
 
+    /// Bans many tickets at once (a restore at start); tickets that are
+    /// not an address or CIDR are skipped.
+    pub fn ban_many(
+        &mut self,
+        tickets: &[Ticket],
+        default_bantime: i64,
+    ) -> Result<(), ActionError> {
+        let id = self.id()?;
+        let bans: Vec<(Net, Option<i64>)> = tickets
+            .iter()
+            .filter_map(|t| {
+                let net = match t.ip {
+                    Some(ip) => Net::single(ip),
+                    None => Net::parse(&t.fid)?,
+                };
+                let expiry = match t.ban_time_or(default_bantime) {
+                    -1 => None,
+                    bt => Some((t.time + bt as f64).ceil() as i64),
+                };
+                Some((net, expiry))
+            })
+            .collect();
+        self.table.ban_many(&bans, id).map_err(|e| self.err(e))?;
+        self.entries.extend(bans.iter().map(|(n, _)| *n));
+        Ok(())
+    }
+
     pub fn unban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
         let id = self.id()?;
         if let Some(net) = ban_net(info) {
@@ -298,9 +341,8 @@ impl XdpAction {
             return Ok(());
         }
         let id = self.id()?;
-        for net in std::mem::take(&mut self.entries) {
-            self.table.unban(net, id).map_err(|e| self.err(e))?;
-        }
+        let nets: Vec<Net> = std::mem::take(&mut self.entries).into_iter().collect();
+        self.table.unban_many(&nets, id).map_err(|e| self.err(e))?;
         Ok(())
     }
 

@@ -27,6 +27,7 @@ pub mod handler;
 pub mod jails;
 pub mod logfmt;
 pub mod logger;
+pub mod manual;
 pub mod pipeline;
 pub mod plane;
 pub mod requests;
@@ -57,7 +58,16 @@ impl<P: BanPlane> Daemon<P> {
         server: Server,
         jails: Option<Arc<jails::Jails>>,
     ) -> anyhow::Result<Daemon<P>> {
-        let book = Arc::new(BanBook::new(plane));
+        let mut book = BanBook::new(plane);
+        if let Some(j) = &jails
+            && let Some(store) = j.env().store.clone()
+        {
+            book = book.with_store(manual::ManualStore {
+                store,
+                configured: j.configured().into_iter().collect(),
+            });
+        }
+        let book = Arc::new(book);
         let restored = book
             .restore()
             .context("reading the bans already in the maps")?;

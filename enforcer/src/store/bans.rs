@@ -133,6 +133,36 @@ impl Store {
         })
     }
 
+    /// Stores many bans in one transaction (a bulk ban: one commit, not
+    /// one per ban), committed before returning, as [`Store::add_ban`].
+    pub fn add_bans(&self, bans: &[BanRecord]) -> Result<()> {
+        if bans.is_empty() {
+            return Ok(());
+        }
+        let max = self.max_matches();
+        self.write(|tx| {
+            let mut jail = tx.prepare("INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)")?;
+            let mut ban = tx.prepare(
+                "INSERT INTO bans(jail, ip, timeofban, bantime, bancount, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut bip = tx.prepare(
+                "INSERT OR REPLACE INTO bips(jail, ip, timeofban, bantime, bancount, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut last_jail: Option<&str> = None;
+            for b in bans {
+                if last_jail != Some(b.jail.as_str()) {
+                    jail.execute([&b.jail])?;
+                    last_jail = Some(&b.jail);
+                }
+                let data = trim_matches(&b.data, max).to_string();
+                let p = params![b.jail, b.ip, b.time_of_ban, b.bantime, b.bancount, data];
+                ban.execute(p)?;
+                bip.execute(p)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Removes an id's bans in one jail; returns whether it had a current row.
     pub fn remove_ban(&self, jail: &str, ip: &str) -> Result<bool> {
         self.write(|tx| {
@@ -161,6 +191,15 @@ impl Store {
         self.write(|tx| {
             let n = tx.execute("DELETE FROM bips WHERE jail = ?1", [jail])?;
             tx.execute("DELETE FROM bans WHERE jail = ?1", [jail])?;
+            Ok(n)
+        })
+    }
+
+    /// Removes every ban of every jail (`unban --all`).
+    pub fn remove_all_bans(&self) -> Result<usize> {
+        self.write(|tx| {
+            let n = tx.execute("DELETE FROM bips", [])?;
+            tx.execute("DELETE FROM bans", [])?;
             Ok(n)
         })
     }

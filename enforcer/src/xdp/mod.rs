@@ -14,6 +14,7 @@
 //! - [`clock`]: wall-clock expiry <-> kernel CLOCK_BOOTTIME nanoseconds.
 //!
 //! Map layouts are in the `common` crate, shared with `enforcer-ebpf`.
+pub mod batch;
 pub mod bpffs;
 pub mod clock;
 pub mod dataplane;

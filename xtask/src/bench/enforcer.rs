@@ -31,6 +31,39 @@ pub fn binary(explicit: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// The run directory of this process's daemons.
+pub fn run_dir() -> PathBuf {
+    PathBuf::from(format!("/run/enforcer-bench-{}", std::process::id()))
+}
+
+/// `enforcer config init CONFIG`, with the database (`DIR/enforcer.sqlite3`)
+/// and the log (stderr) in the run directory, and `jail_local` as
+/// `jail.local`.
+pub fn write_config(bin: &Path, config: &Path, dir: &Path, jail_local: &str) -> Result<()> {
+    if !config.exists() {
+        let out = Command::new(bin)
+            .args(["config", "init"])
+            .arg(config)
+            .output()
+            .with_context(|| format!("running {} config init", bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "enforcer config init: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    std::fs::write(
+        config.join("fail2ban.local"),
+        format!(
+            "[Definition]\nloglevel = INFO\nlogtarget = STDERR\ndbfile = {}\n",
+            dir.join("enforcer.sqlite3").display()
+        ),
+    )?;
+    std::fs::write(config.join("jail.local"), jail_local)?;
+    Ok(())
+}
+
 /// A daemon in a namespace; stopped, unloaded and its bpffs unmounted on drop.
 pub struct Daemon {
     child: Child,
@@ -49,11 +82,25 @@ impl Daemon {
         iface: Option<&str>,
         extra: &[&str],
     ) -> Result<Daemon> {
-        let dir = PathBuf::from(format!("/run/enforcer-bench-{}", std::process::id()));
+        let dir = run_dir();
         std::fs::create_dir_all(&dir)?;
         let socket = dir.join("enforcer.sock");
         let bpffs = dir.join("bpffs");
         let _ = std::fs::remove_file(&socket);
+        // A configuration of our own unless the caller brings one: the
+        // database and the log stay in the run directory (the defaults are
+        // /var/lib and /var/log, which a benchmark must not fill).
+        let mut own_config = Vec::new();
+        if !extra.contains(&"--config") {
+            let config = dir.join("config");
+            if !config.exists() {
+                write_config(bin, &config, &dir, "")?;
+            }
+            own_config = vec![
+                "--config".to_string(),
+                config.to_string_lossy().into_owned(),
+            ];
+        }
         let mut cmd = match ns {
             // nsenter --net only: `ip netns exec` would also give the
             // daemon a private mount namespace, and the bpffs it mounts
@@ -74,6 +121,7 @@ impl Daemon {
             .arg("--bpffs")
             .arg(&bpffs)
             .args(["--max-bans", "1100000"])
+            .args(&own_config)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -136,17 +184,46 @@ impl Daemon {
 
     /// Bans every target permanently in jail `jail`, `BATCH` per request.
     pub fn ban_all(&self, jail: &str, targets: &[String]) -> Result<Duration> {
+        self.ban_all_for(jail, targets, None)
+    }
+
+    /// Bans every target in jail `jail` for `bantime` s (None: permanent).
+    pub fn ban_all_for(
+        &self,
+        jail: &str,
+        targets: &[String],
+        bantime: Option<i64>,
+    ) -> Result<Duration> {
+        let bantime = bantime.unwrap_or(-1);
         let start = Instant::now();
         for chunk in targets.chunks(BATCH) {
             check_interrupt()?;
             let list: Vec<String> = chunk.iter().map(|t| format!("\"{t}\"")).collect();
             let req = format!(
-                r#"{{"cmd":"ban","jail":"{jail}","targets":[{}],"bantime":-1}}"#,
+                r#"{{"cmd":"ban","jail":"{jail}","targets":[{}],"bantime":{bantime}}}"#,
                 list.join(",")
             );
             self.call(&req)?;
         }
         Ok(start.elapsed())
+    }
+
+    /// How many bans the daemon lists (read from the XDP maps).
+    pub fn count_bans(&self) -> Result<usize> {
+        let reply = self.call(r#"{"cmd":"banned"}"#)?;
+        Ok(reply.matches(r#""target":"#).count())
+    }
+
+    /// Stops the daemon and unloads the program: the pins (and the bans in
+    /// the maps) are gone, the database stays.
+    pub fn unload(&mut self) {
+        self.stop();
+        let bpffs = self.bpffs.to_string_lossy().into_owned();
+        let socket = self.socket.to_string_lossy().into_owned();
+        run_quiet(
+            &self.bin.to_string_lossy(),
+            &["unload", "--bpffs", &bpffs, "--socket", &socket],
+        );
     }
 
     /// `{"cmd":"unban","all":true}`.

@@ -15,6 +15,7 @@ use std::{
 
 use tokio::sync::{Notify, watch};
 
+use super::manual::ManualStore;
 use crate::control::IpNet;
 
 /// One ban as the data plane holds it.
@@ -47,6 +48,30 @@ pub trait BanPlane: Send + Sync + 'static {
     /// Every allocated jail: (id, name).
     fn jails(&self) -> Result<Vec<(u8, String)>, PlaneError>;
     fn ban(&self, net: IpNet, jail: u8, expiry: Option<i64>) -> Result<(), PlaneError>;
+    /// Bans every net in order; `Err((done, e))`: the first `done` are
+    /// banned. The XDP plane batches this (one syscall per thousands).
+    fn ban_many(
+        &self,
+        nets: &[IpNet],
+        jail: u8,
+        expiry: Option<i64>,
+    ) -> Result<(), (usize, PlaneError)> {
+        for (i, net) in nets.iter().enumerate() {
+            self.ban(*net, jail, expiry).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+    /// As [`BanPlane::ban_many`], each net with its own expiry.
+    fn ban_many_at(
+        &self,
+        bans: &[(IpNet, Option<i64>)],
+        jail: u8,
+    ) -> Result<(), (usize, PlaneError)> {
+        for (i, (net, expiry)) in bans.iter().enumerate() {
+            self.ban(*net, jail, *expiry).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
     /// Whether `jail` banned exactly `net` (and no longer does).
     fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError>;
     /// Whether any jail banned exactly `net` (and none does now).
@@ -135,6 +160,8 @@ pub struct BanBook<P> {
     plane: P,
     schedule: Mutex<Schedule>,
     changed: Notify,
+    /// Where bans of jails that are not configured are kept.
+    manual: Option<ManualStore>,
 }
 
 /// Seconds since the epoch, now.
@@ -150,7 +177,22 @@ impl<P: BanPlane> BanBook<P> {
             plane,
             schedule: Mutex::new(Schedule::default()),
             changed: Notify::new(),
+            manual: None,
         }
+    }
+
+    /// Keeps the bans of jails that are not configured in `m`'s store.
+    pub fn with_store(mut self, m: ManualStore) -> BanBook<P> {
+        self.manual = Some(m);
+        self
+    }
+
+    fn jail_name(&self, jail: u8) -> String {
+        self.plane
+            .jails()
+            .ok()
+            .and_then(|j| j.into_iter().find(|(id, _)| *id == jail))
+            .map_or_else(|| format!("#{jail}"), |(_, n)| n)
     }
 
     pub fn plane(&self) -> &P {
@@ -170,6 +212,19 @@ impl<P: BanPlane> BanBook<P> {
         if expired > 0 {
             log::info!("removed {expired} bans that expired while no daemon ran");
         }
+        if let Some(m) = &self.manual {
+            for (jail, bans) in m.current(now()) {
+                let id = self.plane.jail_id(&jail)?;
+                let done = match self.plane.ban_many_at(&bans, id) {
+                    Ok(()) => bans.len(),
+                    Err((done, e)) => {
+                        log::error!("[{jail}] restoring bans from the database: {e}");
+                        done
+                    }
+                };
+                log::info!("[{jail}] Restore Ban: {done} bans from the database");
+            }
+        }
         let bans = self.plane.list()?;
         let mut s = self.lock();
         for b in &bans {
@@ -184,31 +239,41 @@ impl<P: BanPlane> BanBook<P> {
     /// permanent). Stops at the first failure, reporting how many were done.
     pub fn ban(&self, nets: &[IpNet], jail: u8, expiry: Option<i64>) -> Result<(), PartialBan> {
         let mut s = self.lock();
+        let (applied, failure) = match self.plane.ban_many(nets, jail, expiry) {
+            Ok(()) => (nets.len(), None),
+            Err((done, e)) => (done, Some(e)),
+        };
         let mut wake = false;
-        for (i, net) in nets.iter().enumerate() {
-            if let Err(error) = self.plane.ban(*net, jail, expiry) {
-                drop(s);
-                if wake {
-                    self.changed.notify_one();
-                }
-                return Err(PartialBan {
-                    applied: i,
-                    total: nets.len(),
-                    error,
-                });
-            }
+        for net in &nets[..applied] {
             wake |= s.set(*net, jail, expiry);
         }
         drop(s);
+        if let Some(m) = &self.manual
+            && applied > 0
+            && let Err(e) = m.record(&self.jail_name(jail), &nets[..applied], expiry, now())
+        {
+            // The bans are in force; the kernel keeps them across a crash.
+            log::error!("database: {e}");
+        }
         if wake {
             self.changed.notify_one();
         }
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(error) => Err(PartialBan {
+                applied,
+                total: nets.len(),
+                error,
+            }),
+        }
     }
 
     /// Lifts the ban of `net` by `jail`, or by every jail; whether there was
     /// one.
     pub fn unban(&self, net: IpNet, jail: Option<u8>) -> Result<bool, PlaneError> {
+        if let Some(m) = &self.manual {
+            m.forget(jail.map(|j| self.jail_name(j)).as_deref(), &net);
+        }
         let mut s = self.lock();
         match jail {
             Some(j) => {
@@ -226,6 +291,9 @@ impl<P: BanPlane> BanBook<P> {
 
     /// Lifts every ban (of `jail`, or of all jails); how many were lifted.
     pub fn unban_all(&self, jail: Option<u8>) -> Result<usize, PlaneError> {
+        if let Some(m) = &self.manual {
+            m.forget_all(jail.map(|j| self.jail_name(j)).as_deref());
+        }
         let mut s = self.lock();
         let Some(jail) = jail else {
             *s = Schedule::default();

@@ -182,6 +182,15 @@ impl Jails {
         }
     }
 
+    /// Names of the running jails, from synchronous code at start (empty if
+    /// the list is busy).
+    pub fn configured(&self) -> Vec<String> {
+        self.running
+            .try_lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The shared parts jails are built with.
     pub fn env(&self) -> &JailEnv {
         &self.env

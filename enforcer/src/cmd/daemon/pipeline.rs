@@ -116,9 +116,7 @@ impl JailState {
 
     fn restore(&mut self, now: f64) {
         let tickets = self.jail.restore(now);
-        for t in tickets {
-            self.actions.ban_ticket(t, now);
-        }
+        self.actions.restore_tickets(tickets, now);
         self.metrics
             .set_active_bans(&self.def.name, self.actions.ban_manager().size() as i64);
     }

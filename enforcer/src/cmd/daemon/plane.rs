@@ -31,6 +31,28 @@ impl BanPlane for XdpPlane {
         self.0.ban(net, jail, expiry).map_err(plane_error)
     }
 
+    fn ban_many(
+        &self,
+        nets: &[IpNet],
+        jail: u8,
+        expiry: Option<i64>,
+    ) -> Result<(), (usize, PlaneError)> {
+        let bans: Vec<(IpNet, Option<i64>)> = nets.iter().map(|n| (*n, expiry)).collect();
+        self.0
+            .ban_many(&bans, jail)
+            .map_err(|(done, e)| (done, plane_error(e)))
+    }
+
+    fn ban_many_at(
+        &self,
+        bans: &[(IpNet, Option<i64>)],
+        jail: u8,
+    ) -> Result<(), (usize, PlaneError)> {
+        self.0
+            .ban_many(bans, jail)
+            .map_err(|(done, e)| (done, plane_error(e)))
+    }
+
     fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError> {
         self.0.unban(net, jail).map_err(plane_error)
     }
