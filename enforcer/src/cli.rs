@@ -73,6 +73,10 @@ pub struct DaemonArgs {
     /// Log level, overriding fail2ban.conf's `loglevel`.
     #[arg(long, value_name = "LEVEL")]
     pub loglevel: Option<String>,
+    /// Database, overriding fail2ban.conf's `dbfile` (a path, `:memory:`
+    /// or `None`).
+    #[arg(long, value_name = "FILE")]
+    pub dbfile: Option<String>,
     /// Serve Prometheus metrics on ADDR:PORT (off by default).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,

@@ -77,6 +77,10 @@ impl Daemon {
             .append(true)
             .open(&paths.log)
             .expect("opening the daemon log");
+        // Without a configuration of its own the daemon would use the
+        // system's database (/var/lib/enforcer), shared by every test.
+        let db = paths.socket.with_file_name("enforcer.sqlite3");
+        let own_db = ["--dbfile".to_string(), db.to_string_lossy().into_owned()];
         let child = ns
             .command(enforcer_bin())
             .arg("--socket")
@@ -89,6 +93,11 @@ impl Daemon {
                 &[][..]
             } else {
                 &["--logtarget", "STDERR"][..]
+            })
+            .args(if args.contains(&"--config") {
+                &[][..]
+            } else {
+                &own_db[..]
             })
             .args(args)
             .env("RUST_LOG", "info")

@@ -46,13 +46,14 @@ pub fn start_jails(
     xdp: Result<(), String>,
 ) -> anyhow::Result<Arc<Jails>> {
     let g = &loaded.config.global;
-    let store = match Store::open_dbfile(&DbFile::parse(&g.dbfile))
-        .with_context(|| format!("dbfile {}", g.dbfile))?
+    let dbfile = args.dbfile.as_deref().unwrap_or(&g.dbfile);
+    let store = match Store::open_dbfile(&DbFile::parse(dbfile))
+        .with_context(|| format!("dbfile {dbfile}"))?
     {
         Some(mut s) => {
             s.set_purge_age(g.dbpurgeage);
             s.set_max_matches(g.dbmaxmatches);
-            log::info!("Connected to fail2ban persistent database '{}'", g.dbfile);
+            log::info!("Connected to fail2ban persistent database '{dbfile}'");
             Some(Arc::new(s))
         }
         None => None,
