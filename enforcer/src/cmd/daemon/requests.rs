@@ -5,7 +5,10 @@
 //!
 //! Text replies carry both the data (`value`, or the reply of the v1
 //! command) and, where fail2ban-client prints a tree, the `text` to print.
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use serde_json::{Value, json};
 
@@ -382,16 +385,25 @@ impl<P: BanPlane> FullControl<P> {
                 .unwrap_or_default(),
             _ => self.jails.call_all(bans_of).await,
         };
+        // Merged by address, not by spelling: the store keeps a target as
+        // it was written ("2001:db8:1::0:1a"), the maps list it canonical
+        // ("2001:db8:1::1a"); indexed, since a restored jail holds a million.
+        let wanted: HashSet<String> = targets.iter().map(|t| canonical(t)).collect();
+        let mut index: HashMap<(String, String), usize> = reply
+            .bans
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ((b.jail.clone(), canonical(&b.target)), i))
+            .collect();
         for (_, bans) in records {
             for b in bans {
-                let wanted = targets.is_empty() || targets.contains(&b.target);
-                match reply
-                    .bans
-                    .iter_mut()
-                    .find(|x| x.target == b.target && x.jail == b.jail)
-                {
-                    Some(x) => x.expiry = b.expiry,
-                    None if wanted => reply.bans.push(b),
+                let key = (b.jail.clone(), canonical(&b.target));
+                match index.get(&key) {
+                    Some(&i) => reply.bans[i].expiry = b.expiry,
+                    None if wanted.is_empty() || wanted.contains(&key.1) => {
+                        index.insert(key, reply.bans.len());
+                        reply.bans.push(b);
+                    }
                     None => {}
                 }
             }
@@ -404,6 +416,12 @@ impl<P: BanPlane> FullControl<P> {
             .sort_by(|a, b| (&a.jail, &a.target).cmp(&(&b.jail, &b.target)));
         Response::ok(reply)
     }
+}
+
+/// A target's canonical spelling (`2001:db8:0::1` → `2001:db8::1`), or the
+/// text itself when it is not an address or CIDR.
+fn canonical(target: &str) -> String {
+    parse_target(target).map_or_else(|_| target.to_string(), |(s, _)| s)
 }
 
 impl<P: BanPlane> Handler for FullControl<P> {
@@ -464,5 +482,19 @@ impl<P: BanPlane> Handler for FullControl<P> {
             }
             other => self.v1.handle(other).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn targets_merge_by_address_not_spelling() {
+        assert_eq!(canonical("2001:db8:1::0:1a"), "2001:db8:1::1a");
+        assert_eq!(canonical("2001:DB8::1"), "2001:db8::1");
+        assert_eq!(canonical("198.18.0.0/15"), "198.18.0.0/15");
+        assert_eq!(canonical("::ffff:198.18.0.7"), "198.18.0.7");
+        assert_eq!(canonical("not an address"), "not an address");
     }
 }
