@@ -260,19 +260,20 @@ fn summary(peer: &str, mut ms: Vec<f64>, missed: usize) -> Value {
     json!({ "peer": peer, "bans": ms.len(), "missed": missed, "p50_ms": p50, "p99_ms": p99, "max_ms": ms.last() })
 }
 
-fn enforcer_config(dir: &Path, log: &Path) -> Result<PathBuf> {
+/// enforcer's own default tree (`config init`) with the bench filter and a
+/// jail banning every port and protocol (the probes are UDP, and fail2ban's
+/// nftables action here drops all of them too): a tree with only a
+/// jail.local has no ban action at all, and nothing would be dropped.
+fn enforcer_config(bin: &Path, dir: &Path, log: &Path) -> Result<PathBuf> {
     let conf = dir.join("enforcer-conf");
-    std::fs::create_dir_all(conf.join("filter.d"))?;
+    let jail_local = format!(
+        "[benchlat]\nenabled = true\nfilter = benchlat\nlogpath = {}\nbackend = auto\nbanaction = xdp[type=allports]\nprotocol = all\nmaxretry = 1\nfindtime = 10m\nbantime = -1\nignoreself = false\nignoreip =\n",
+        log.display()
+    );
+    super::enforcer::write_config(bin, &conf, dir, &jail_local)?;
     std::fs::write(
         conf.join("filter.d").join("benchlat.conf"),
         "[Definition]\nfailregex = ^bench failure from <HOST>$\ndatepattern = {NONE}\n",
-    )?;
-    std::fs::write(
-        conf.join("jail.local"),
-        format!(
-            "[benchlat]\nenabled = true\nfilter = benchlat\nlogpath = {}\nbackend = auto\nmaxretry = 1\nfindtime = 10m\nbantime = -1\nignoreself = false\nignoreip =\n",
-            log.display()
-        ),
     )?;
     Ok(conf)
 }
@@ -288,7 +289,7 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
 
     match super::enforcer::binary(enforcer) {
         Ok(bin) => {
-            let conf = enforcer_config(&dir, &h.log)?;
+            let conf = enforcer_config(&bin, &dir, &h.log)?;
             let conf_s = conf.to_string_lossy().into_owned();
             match Daemon::start(
                 &bin,
@@ -300,7 +301,7 @@ pub fn run_latency(args: &LatencyArgs, enforcer: Option<&Path>) -> Result<Value>
                     let first = h.one(next, Duration::ZERO)?;
                     next += 1;
                     if first.is_none() {
-                        notes.push("enforcer: unavailable — the daemon did not drop an address within 10 s of its failure line (on main it does not read logs through jails yet: issue 6 wiring); no number is reported".to_string());
+                        notes.push("enforcer: unavailable — the daemon did not drop an address within 10 s of its failure line; no number is reported".to_string());
                     } else {
                         let (ms, missed) = h.series(next, args.count, Duration::from_millis(20))?;
                         next += args.count;
