@@ -4,11 +4,14 @@
 //! `EPOCH`/`LEPOCH`, `TAI64N`, `{NONE}`, `{UNB}`), tried the way fail2ban's
 //! `DateDetector.matchTime` does: last template first within its last
 //! boundaries, then all, templates bubbling up by hits.
+mod memo;
 pub mod strptime;
 pub mod template;
 
 use std::sync::{Arc, OnceLock};
 
+use memo::Memo;
+use strptime::Parsed;
 use template::{DateMatch, LINE_BEGIN, LINE_END, Template};
 
 use crate::filter::translate::Caps;
@@ -84,6 +87,11 @@ struct Slot {
     distance: usize,
     /// This template's capture buffers (locations belong to one regex).
     caps: Caps,
+    /// Its last search from the line start, while `caps` hold its slots.
+    memo: Option<Memo>,
+    dfa_cache: Option<regex_automata::hybrid::dfa::Cache>,
+    /// The fields of the match in `caps`, parsed (None: not yet).
+    parsed: Option<Option<Parsed>>,
 }
 
 impl Slot {
@@ -96,6 +104,26 @@ impl Slot {
             last_used: 0.0,
             distance: 0x7fff_ffff,
             caps,
+            memo: None,
+            dfa_cache: None,
+            parsed: None,
+        }
+    }
+
+    /// Records a real search of `hay` from 0 that found `m`: later
+    /// haystacks starting with the bytes that decided it reuse it.
+    fn remember(&mut self, hay: &[u8], m: Option<DateMatch>) {
+        // Only templates that have matched are worth a DFA walk.
+        let dep = match self.t.extent() {
+            Some(ex) if self.tpl_hits > 0 => {
+                let cache = self.dfa_cache.get_or_insert_with(|| ex.cache());
+                ex.dep(cache, hay)
+            }
+            _ => None,
+        };
+        match dep {
+            Some(dep) => self.memo.get_or_insert_with(Memo::new).set(hay, dep, m),
+            None => self.memo = None,
         }
     }
     fn weight(&self) -> f64 {
@@ -123,6 +151,11 @@ pub struct DateDetector {
     pub default_tz: Option<i32>,
     /// Capture slots of the last successful match (for [`DateDetector::get_time`]).
     best: Vec<Option<(usize, usize)>>,
+    /// Template index and parsed fields of the last successful match.
+    best_parsed: Option<(usize, Option<Parsed>)>,
+    /// Whether searches may be answered from [`Slot::memo`] and times from
+    /// parsed fields (off only to test against the plain path).
+    memo: bool,
 }
 
 fn wall_now() -> f64 {
@@ -157,6 +190,8 @@ impl DateDetector {
             first_unused: 0,
             default_tz: None,
             best: Vec::new(),
+            best_parsed: None,
+            memo: true,
         }
     }
 
@@ -264,10 +299,28 @@ impl DateDetector {
                 }
             }
         }
+        let memo = self.memo && pos == 0;
         let s = &mut self.slots[i];
+        let hay = &line.as_bytes()[..end];
+        if memo
+            && let Some(mm) = &s.memo
+            && mm.covers(hay)
+        {
+            let m = mm.result;
+            if m.is_some() {
+                s.tpl_hits += 1;
+            }
+            return m;
+        }
         let m = s.t.match_date(line, pos, end, &mut s.caps);
+        s.parsed = None;
         if m.is_some() {
             s.tpl_hits += 1;
+        }
+        if memo {
+            s.remember(hay, m);
+        } else {
+            s.memo = None;
         }
         m
     }
@@ -361,7 +414,16 @@ impl DateDetector {
             i = self.reorder(i);
         }
         self.last_idx = i;
-        self.best.clone_from(&self.slots[i].caps.slots);
+        let s = &mut self.slots[i];
+        self.best.clone_from(&s.caps.slots);
+        if self.memo && s.t.has_fields() {
+            let p = *s
+                .parsed
+                .get_or_insert_with(|| s.t.parse(line, &s.caps.slots));
+            self.best_parsed = Some((i, p));
+        } else {
+            self.best_parsed = None;
+        }
         Some(Found { m, template: i })
     }
 
@@ -396,6 +458,11 @@ impl DateDetector {
     /// The time of the date last found by [`Self::match_time`] in `line`.
     pub fn get_time(&self, line: &str, found: &Found, now: f64) -> Option<f64> {
         let t = &self.slots.get(found.template)?.t;
+        if let Some((i, p)) = self.best_parsed
+            && i == found.template
+        {
+            return p?.epoch(now, self.default_tz);
+        }
         t.get_date(line, &self.best, now, self.default_tz)
     }
 }
@@ -501,3 +568,6 @@ mod window_bound {
         assert!(d.match_time(&far).is_none());
     }
 }
+
+#[cfg(test)]
+mod memo_tests;

@@ -333,8 +333,11 @@ pub fn local_mktime(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
     base + mi as i64 * 60 + s as i64
 }
 
+/// Local (year, month, day, hour, minute, second).
+pub type LocalParts = (i64, u32, u32, u32, u32, u32);
+
 /// Local (year, month, day, hour, minute, second) of an epoch time.
-pub fn local_parts(t: f64) -> (i64, u32, u32, u32, u32, u32) {
+pub fn local_parts(t: f64) -> LocalParts {
     let tt = t.floor() as libc::time_t;
     // SAFETY: localtime_r writes into the tm we own.
     unsafe {
@@ -368,10 +371,22 @@ pub fn key_index(k: &str) -> Option<usize> {
     }
 }
 
-/// fail2ban's `reGroupDictStrptime`: seconds since the epoch of the
-/// captured fields. `now` drives year and day inference; `default_tz`
-/// (minutes east) applies when the stamp has no zone of its own.
-pub fn to_epoch(f: &Fields, now: f64, default_tz: Option<i32>) -> Option<f64> {
+/// The now-independent part of a stamp's captured fields: numbers parsed,
+/// month names looked up, the zone resolved (see [`Parsed::epoch`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parsed {
+    year: Option<i64>,
+    month: Option<u32>,
+    day: Option<u32>,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    tz: Option<i32>,
+    julian: Option<i64>,
+}
+
+/// Parses captured fields (None when their zone is unknown: no date at all).
+pub fn parse(f: &Fields) -> Option<Parsed> {
     let g = |k: &str| key_index(k).and_then(|i| f.v[i]);
     let num = |k: &str| g(k).and_then(|v| v.trim().parse::<i64>().ok());
     let mut year = None;
@@ -394,7 +409,7 @@ pub fn to_epoch(f: &Fields, now: f64, default_tz: Option<i32>) -> Option<f64> {
             .position(|m| m.eq_ignore_ascii_case(b))
             .map(|i| i as u32 + 1);
     }
-    let mut day = num("d").map(|d| d as u32);
+    let day = num("d").map(|d| d as u32);
     let mut hour = num("H").unwrap_or(0);
     if let Some(i) = num("I") {
         hour = i;
@@ -420,76 +435,125 @@ pub fn to_epoch(f: &Fields, now: f64, default_tz: Option<i32>) -> Option<f64> {
             });
         }
     }
-    let julian = num("j");
-    // fail2ban compares with MyTime.now(), a local naive datetime, even
-    // when the stamp was shifted to UTC by a zone: kept as is.
-    let now_parts = || {
-        let (y, m, d, ..) = local_parts(now);
-        (y, m, d)
-    };
-    let assume_year = year.is_none();
-    let mut year = year.unwrap_or_else(|| now_parts().0);
-    if (month.is_none() || day.is_none())
-        && let Some(j) = julian
-    {
-        let (y, m, d) = civil_from_days(days_from_civil(year, 1, 1) + j - 1);
-        year = y;
-        month = Some(m);
-        day = Some(d);
+    Some(Parsed {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        tz,
+        julian: num("j"),
+    })
+}
+
+/// fail2ban's `reGroupDictStrptime`: seconds since the epoch of the
+/// captured fields. `now` drives year and day inference; `default_tz`
+/// (minutes east) applies when the stamp has no zone of its own.
+pub fn to_epoch(f: &Fields, now: f64, default_tz: Option<i32>) -> Option<f64> {
+    parse(f)?.epoch(now, default_tz)
+}
+
+/// [`local_parts`] of the last second asked for on this thread: `now` is
+/// asked for once or twice per line, and many lines fall in one second.
+fn local_parts_cached(t: f64) -> LocalParts {
+    thread_local! {
+        static LAST: std::cell::Cell<(f64, LocalParts)> =
+            const { std::cell::Cell::new((f64::NAN, (0, 0, 0, 0, 0, 0))) };
     }
-    let mut assume_today = false;
-    if month.is_none() && day.is_none() {
-        let (_, m, d) = now_parts();
-        month = Some(m);
-        day = Some(d);
-        assume_today = true;
+    let sec = t.floor();
+    let (k, v) = LAST.get();
+    if k == sec {
+        return v;
     }
-    let (month, day) = (month?, day?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 61 {
-        return None;
-    }
-    let tzoff = tz.or(default_tz);
-    // Naive wall-clock seconds (as if UTC), then shifted like Python does.
-    let naive = |y: i64, m: u32, d: u32| {
-        days_from_civil(y, m, d) * 86400 + hour * 3600 + minute * 60 + second
-    };
-    let mut wall = naive(year, month, day);
-    if let Some(off) = tzoff {
-        wall -= off as i64 * 60;
-    }
-    // `now` as the same kind of naive value for the comparisons.
-    let now_naive = {
-        let (y, m, d, h, mi, s) = local_parts(now);
-        days_from_civil(y, m, d) * 86400 + (h * 3600 + mi * 60 + s) as i64
-    };
-    if assume_today && wall > now_naive {
-        wall -= 86400;
-    }
-    if assume_year && wall > now_naive + 86400 {
-        let y = year - 1;
-        if day > days_in_month(y, month) {
+    let v = local_parts(sec);
+    LAST.set((sec, v));
+    v
+}
+
+impl Parsed {
+    /// The stamp's seconds since the epoch at time `now` (see [`to_epoch`]).
+    pub fn epoch(&self, now: f64, default_tz: Option<i32>) -> Option<f64> {
+        let Parsed {
+            year,
+            mut month,
+            mut day,
+            hour,
+            minute,
+            second,
+            tz,
+            julian,
+        } = *self;
+        // fail2ban compares with MyTime.now(), a local naive datetime, even
+        // when the stamp was shifted to UTC by a zone: kept as is.
+        let now_parts = || {
+            let (y, m, d, ..) = local_parts_cached(now);
+            (y, m, d)
+        };
+        let assume_year = year.is_none();
+        let mut year = year.unwrap_or_else(|| now_parts().0);
+        if (month.is_none() || day.is_none())
+            && let Some(j) = julian
+        {
+            let (y, m, d) = civil_from_days(days_from_civil(year, 1, 1) + j - 1);
+            year = y;
+            month = Some(m);
+            day = Some(d);
+        }
+        let mut assume_today = false;
+        if month.is_none() && day.is_none() {
+            let (_, m, d) = now_parts();
+            month = Some(m);
+            day = Some(d);
+            assume_today = true;
+        }
+        let (month, day) = (month?, day?);
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
             return None;
         }
-        // Python's replace(year=, month=, day=) keeps the shifted time of day.
-        wall = days_from_civil(y, month, day) * 86400 + wall.rem_euclid(86400);
-    }
-    if tzoff.is_some() {
-        Some(wall as f64)
-    } else {
-        let days = wall.div_euclid(86400);
-        let rem = wall.rem_euclid(86400);
-        let (y, m, d) = civil_from_days(days);
-        Some(local_mktime(
-            y,
-            m,
-            d,
-            (rem / 3600) as u32,
-            ((rem / 60) % 60) as u32,
-            (rem % 60) as u32,
-        ) as f64)
+        if hour > 23 || minute > 59 || second > 61 {
+            return None;
+        }
+        let tzoff = tz.or(default_tz);
+        // Naive wall-clock seconds (as if UTC), then shifted like Python does.
+        let naive = |y: i64, m: u32, d: u32| {
+            days_from_civil(y, m, d) * 86400 + hour * 3600 + minute * 60 + second
+        };
+        let mut wall = naive(year, month, day);
+        if let Some(off) = tzoff {
+            wall -= off as i64 * 60;
+        }
+        // `now` as the same kind of naive value for the comparisons.
+        let now_naive = {
+            let (y, m, d, h, mi, s) = local_parts_cached(now);
+            days_from_civil(y, m, d) * 86400 + (h * 3600 + mi * 60 + s) as i64
+        };
+        if assume_today && wall > now_naive {
+            wall -= 86400;
+        }
+        if assume_year && wall > now_naive + 86400 {
+            let y = year - 1;
+            if day > days_in_month(y, month) {
+                return None;
+            }
+            // Python's replace(year=, month=, day=) keeps the shifted time of day.
+            wall = days_from_civil(y, month, day) * 86400 + wall.rem_euclid(86400);
+        }
+        if tzoff.is_some() {
+            Some(wall as f64)
+        } else {
+            let days = wall.div_euclid(86400);
+            let rem = wall.rem_euclid(86400);
+            let (y, m, d) = civil_from_days(days);
+            Some(local_mktime(
+                y,
+                m,
+                d,
+                (rem / 3600) as u32,
+                ((rem / 60) % 60) as u32,
+                (rem % 60) as u32,
+            ) as f64)
+        }
     }
 }
 

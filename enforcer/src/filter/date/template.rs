@@ -6,8 +6,9 @@
 use std::sync::OnceLock;
 
 use super::DateError;
-use super::strptime::{self, Fields};
-use crate::filter::translate::{self, Caps, Pattern};
+use super::memo::Extent;
+use super::strptime::{self, Fields, Parsed};
+use crate::filter::translate::{self, Caps, Engine, Pattern};
 
 pub const LINE_BEGIN: u8 = 8;
 pub const LINE_END: u8 = 4;
@@ -54,6 +55,8 @@ pub struct Template {
     re: Pattern,
     date_groups: Vec<usize>,
     kind: Kind,
+    /// The DFA for [`super::memo`], built when first asked for.
+    extent: OnceLock<Option<Extent>>,
 }
 
 /// A date found in a line.
@@ -291,6 +294,7 @@ impl Template {
             re,
             date_groups,
             kind,
+            extent: OnceLock::new(),
         })
     }
 
@@ -498,6 +502,41 @@ impl Template {
 
     pub fn caps(&self) -> Caps {
         self.re.caps()
+    }
+
+    /// The DFA that tells how much of a line decides a search from its
+    /// start (None when the regex is not start-anchored, or not on the
+    /// regex crate, whose semantics the DFA shares).
+    pub fn extent(&self) -> Option<&Extent> {
+        self.extent
+            .get_or_init(|| match &self.re.engine {
+                Engine::Fast(r) => Extent::new(r.as_str()),
+                _ => None,
+            })
+            .as_ref()
+    }
+
+    /// Whether the template reads strptime fields (its time comes from
+    /// [`strptime::Parsed`]).
+    pub fn has_fields(&self) -> bool {
+        matches!(self.kind, Kind::Fields { .. })
+    }
+
+    /// The strptime fields of a match, parsed (None when they make no date
+    /// whatever the current time, or the template has no fields).
+    pub fn parse(&self, line: &str, slots: &[Option<(usize, usize)>]) -> Option<Parsed> {
+        let Kind::Fields { field_groups } = &self.kind else {
+            return None;
+        };
+        let mut f = Fields::default();
+        for &(k, g) in field_groups {
+            if f.v[k].is_none()
+                && let Some((s, e)) = slots.get(g).copied().flatten()
+            {
+                f.v[k] = Some(&line[s..e]);
+            }
+        }
+        strptime::parse(&f)
     }
 
     /// Whether the template needs fancy-regex.

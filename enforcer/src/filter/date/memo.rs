@@ -1,0 +1,163 @@
+//! Owns the per-template memo that lets a line starting like the last one
+//! skip the template's regex: consecutive log lines mostly share their
+//! stamp (a busy sshd writes several lines a second), and a line-anchored
+//! template's outcome depends only on the leading bytes its automaton
+//! reads before it can no longer change its mind.
+//!
+//! [`Extent`] is the lazy DFA of a start-anchored template regex, walked
+//! byte by byte on a line whose search really ran: the walk stops where the
+//! DFA dies (every thread failed; in leftmost-first mode a found match also
+//! ends the walk once nothing longer can win), so those bytes decide the
+//! match span, and the captures of a span are a function of its bytes and
+//! of the look-around bytes next to it, which the walk also read (a match is
+//! reported one byte late). A later haystack with the same leading bytes
+//! therefore gets the same match and the same capture slots. When the walk
+//! reaches the end of the haystack, the end itself mattered (`$`, `\b`)
+//! and only an identical haystack may reuse the result.
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind};
+
+use super::template::DateMatch;
+
+/// The lazy DFA of a start-anchored regex (see the module doc).
+#[derive(Debug)]
+pub struct Extent {
+    dfa: DFA,
+}
+
+/// How much of a searched haystack decided a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dep {
+    /// The first `n` bytes: any haystack starting with them.
+    Prefix(usize),
+    /// All of it, its end included.
+    Whole,
+}
+
+impl Extent {
+    /// The DFA for `pattern` (regex crate syntax, as [`regex::Regex`]
+    /// compiles it by default), or None when the pattern can match away
+    /// from the start of a haystack or does not build.
+    pub fn new(pattern: &str) -> Option<Extent> {
+        let nfa = thompson::Compiler::new()
+            .syntax(syntax::Config::new())
+            .build(pattern)
+            .ok()?;
+        if !nfa.is_always_start_anchored() {
+            return None;
+        }
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .unicode_word_boundary(true),
+            )
+            .build_from_nfa(nfa)
+            .ok()?;
+        Some(Extent { dfa })
+    }
+
+    pub fn cache(&self) -> Cache {
+        self.dfa.create_cache()
+    }
+
+    /// How many leading bytes of `hay` decide a search of it from 0; None
+    /// when the DFA cannot tell (a quit byte: Unicode word boundary next to
+    /// non-ASCII text; a cache that gave up).
+    pub fn dep(&self, cache: &mut Cache, hay: &[u8]) -> Option<Dep> {
+        let input = Input::new(hay).anchored(Anchored::Yes);
+        let mut sid = self.dfa.start_state_forward(cache, &input).ok()?;
+        if sid.is_dead() {
+            return Some(Dep::Prefix(0));
+        }
+        for (i, &b) in hay.iter().enumerate() {
+            sid = self.dfa.next_state(cache, sid, b).ok()?;
+            if sid.is_tagged() {
+                if sid.is_dead() {
+                    return Some(Dep::Prefix(i + 1));
+                }
+                if sid.is_quit() {
+                    return None;
+                }
+            }
+        }
+        Some(Dep::Whole)
+    }
+}
+
+/// The last real search of one template from position 0.
+#[derive(Debug)]
+pub struct Memo {
+    /// The bytes that decided it (the whole haystack when `whole`).
+    key: Vec<u8>,
+    whole: bool,
+    /// Its outcome; the template's capture buffers still hold its slots.
+    pub result: Option<DateMatch>,
+}
+
+impl Memo {
+    pub fn new() -> Memo {
+        Memo {
+            key: Vec::new(),
+            whole: true,
+            result: None,
+        }
+    }
+
+    /// Whether a search of `hay` from 0 has the memoised outcome.
+    pub fn covers(&self, hay: &[u8]) -> bool {
+        if self.whole {
+            hay == self.key.as_slice()
+        } else {
+            hay.starts_with(&self.key)
+        }
+    }
+
+    pub fn set(&mut self, hay: &[u8], dep: Dep, result: Option<DateMatch>) {
+        self.key.clear();
+        match dep {
+            Dep::Prefix(n) => {
+                self.key.extend_from_slice(&hay[..n]);
+                self.whole = false;
+            }
+            Dep::Whole => {
+                self.key.extend_from_slice(hay);
+                self.whole = true;
+            }
+        }
+        self.result = result;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dep_stops_where_the_dfa_dies() {
+        let e = Extent::new(r"^(?:a|ab)(?:\d+)?(?:\b{start-half}|\b{end-half})").unwrap();
+        let mut c = e.cache();
+        // "ab" then "1" then "x": the digits loop dies at 'x'.
+        assert_eq!(e.dep(&mut c, b"ab1x yz"), Some(Dep::Prefix(4)));
+        // Dies at once: 'z' cannot start a match.
+        assert_eq!(e.dep(&mut c, b"zzz"), Some(Dep::Prefix(1)));
+        // Runs off the end: the end mattered.
+        assert_eq!(e.dep(&mut c, b"ab12"), Some(Dep::Whole));
+        assert!(Extent::new(r"a").is_none(), "unanchored");
+        assert!(Extent::new(r"(?m)^a").is_none(), "multi-line start");
+    }
+
+    #[test]
+    fn memo_covers_prefix_or_whole() {
+        let mut m = Memo::new();
+        m.set(b"abcdef", Dep::Prefix(3), None);
+        assert!(m.covers(b"abcxyz"));
+        assert!(m.covers(b"abc"));
+        assert!(!m.covers(b"abd"));
+        m.set(b"abc", Dep::Whole, None);
+        assert!(m.covers(b"abc"));
+        assert!(!m.covers(b"abcd"));
+    }
+}
