@@ -221,24 +221,41 @@ impl Actions {
     /// per-ban lines are at debug level: a million of them would cost more
     /// than the restore), nothing is written back to the store. Returns
     /// how many were banned.
-    pub fn restore_tickets(&mut self, tickets: Vec<Ticket>, now: f64) -> usize {
-        let mut added = Vec::with_capacity(tickets.len());
-        for mut t in tickets {
+    pub fn restore_tickets(&mut self, mut tickets: Vec<Ticket>, now: f64) -> usize {
+        for t in &mut tickets {
             t.restored = true;
-            if let Ok(t) = self.bans.add(t, now) {
-                log::debug!("[{}] Restore Ban {}", self.jail, t.fid);
-                added.push(t.clone());
-            }
-        }
-        if added.is_empty() {
-            return 0;
         }
         let bantime = self.bans.bantime();
+        let xdp = self
+            .list
+            .iter()
+            .any(|(_, a)| matches!(a, ActionImpl::Xdp(_)));
+        let commands = self
+            .list
+            .iter()
+            .any(|(_, a)| matches!(a, ActionImpl::Command(c) if !c.norestored()));
+        // What the actions need of each ban, taken as it goes in (no copy
+        // of a million tickets for the XDP action).
+        let mut entries = Vec::new();
+        let mut added = Vec::new();
+        let jail = &self.jail;
+        let n = self.bans.add_many(tickets, now, |t| {
+            log::debug!("[{jail}] Restore Ban {}", t.fid);
+            if xdp && let Some(e) = super::xdp::entry_of(t, bantime) {
+                entries.push(e);
+            }
+            if commands {
+                added.push(t.clone());
+            }
+        });
+        if n == 0 {
+            return 0;
+        }
         let p = self.parts();
         let view = p.view();
         for (name, a) in &mut self.list {
             let failed = match a {
-                ActionImpl::Xdp(x) => x.ban_many(&added, bantime).err().map(|e| e.to_string()),
+                ActionImpl::Xdp(x) => x.ban_entries(entries.clone()).err().map(|e| e.to_string()),
                 ActionImpl::Command(c) if !c.norestored() => {
                     let mut err = None;
                     for t in &added {
@@ -258,12 +275,8 @@ impl Actions {
                 );
             }
         }
-        log::info!(
-            "[{}] Restore Ban: {} bans from the database",
-            self.jail,
-            added.len()
-        );
-        added.len()
+        log::info!("[{}] Restore Ban: {n} bans from the database", self.jail);
+        n
     }
 
     /// Manual ban (`banip`): addresses or CIDRs, now, with the jail's ban

@@ -127,6 +127,21 @@ pub fn resolve_port(p: &str, protocols: &Protocols) -> Result<u16, String> {
         .ok_or_else(|| format!("unknown port or service {p:?} (not in /etc/services)"))
 }
 
+/// What a ticket becomes in the maps when banned in bulk: its address (or
+/// the CIDR its id is) and its expiry, unix seconds (`None`: permanent);
+/// `None` when the id is neither.
+pub fn entry_of(t: &Ticket, default_bantime: i64) -> Option<(Net, Option<i64>)> {
+    let net = match t.ip {
+        Some(ip) => Net::single(ip),
+        None => Net::parse(&t.fid)?,
+    };
+    let expiry = match t.ban_time_or(default_bantime) {
+        -1 => None,
+        bt => Some((t.time + bt as f64).ceil() as i64),
+    };
+    Some((net, expiry))
+}
+
 /// Parses the action's `port`, `protocol` and `type` options into a scope.
 pub fn parse_scope(
     port: Option<&str>,
@@ -205,7 +220,8 @@ pub struct XdpAction {
     table: Arc<dyn BanTable>,
     jail_id: Option<u8>,
     scope: Scope,
-    entries: HashSet<Net>,
+    /// foldhash: a restore adds a million at start (see `BanManager`).
+    entries: HashSet<Net, foldhash::fast::RandomState>,
     /// Remove this action's entries when the jail stops (`enforcer unload`,
     /// `reload --unban`); off by default so bans survive restarts.
     pub flush_on_stop: bool,
@@ -237,7 +253,7 @@ impl XdpAction {
             table,
             jail_id: None,
             scope,
-            entries: HashSet::new(),
+            entries: HashSet::default(),
             flush_on_stop: false,
         }
     }
@@ -305,22 +321,19 @@ impl XdpAction {
         tickets: &[Ticket],
         default_bantime: i64,
     ) -> Result<(), ActionError> {
-        let id = self.id()?;
-        let bans: Vec<(Net, Option<i64>)> = tickets
+        self.id()?;
+        let bans = tickets
             .iter()
-            .filter_map(|t| {
-                let net = match t.ip {
-                    Some(ip) => Net::single(ip),
-                    None => Net::parse(&t.fid)?,
-                };
-                let expiry = match t.ban_time_or(default_bantime) {
-                    -1 => None,
-                    bt => Some((t.time + bt as f64).ceil() as i64),
-                };
-                Some((net, expiry))
-            })
+            .filter_map(|t| entry_of(t, default_bantime))
             .collect();
+        self.ban_entries(bans)
+    }
+
+    /// Bans `(net, expiry)` entries made by [`entry_of`], by the batch.
+    pub fn ban_entries(&mut self, bans: Vec<(Net, Option<i64>)>) -> Result<(), ActionError> {
+        let id = self.id()?;
         self.table.ban_many(&bans, id).map_err(|e| self.err(e))?;
+        self.entries.reserve(bans.len());
         self.entries.extend(bans.iter().map(|(n, _)| *n));
         Ok(())
     }

@@ -72,7 +72,7 @@ impl<P: BanPlane> Daemon<P> {
             .restore()
             .context("reading the bans already in the maps")?;
         if restored > 0 {
-            log::info!("{restored} bans already in force");
+            log::info!("{restored} bans of jails that are not configured already in force");
         }
         log::info!("control socket {}", server.path().display());
         let (shutdown, rx) = watch::channel(false);

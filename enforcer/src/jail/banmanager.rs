@@ -1,7 +1,12 @@
 //! Owns the active bans of one jail (fail2ban's `BanManager`): tickets by
 //! failure id plus a sorted set of ban ends, so expiry is a range scan and
 //! the next unban time is the first element.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, hash_map::Entry};
+
+/// Bans by id. foldhash, not SipHash: a restore puts a million ids in at
+/// start (SipHash was a fifth of it); it is seeded per process, so ids
+/// chosen by an attacker cannot be aimed at one bucket ahead of time.
+type ById = HashMap<String, Ticket, foldhash::fast::RandomState>;
 
 use super::ticket::Ticket;
 
@@ -20,7 +25,7 @@ fn key(end: f64) -> i64 {
 
 #[derive(Debug)]
 pub struct BanManager {
-    bans: HashMap<String, Ticket>,
+    bans: ById,
     by_end: BTreeSet<(i64, String)>,
     bantime: i64,
     total: u64,
@@ -29,7 +34,7 @@ pub struct BanManager {
 impl BanManager {
     pub fn new(bantime: i64) -> BanManager {
         BanManager {
-            bans: HashMap::new(),
+            bans: ById::default(),
             by_end: BTreeSet::new(),
             bantime,
             total: 0,
@@ -102,6 +107,56 @@ impl BanManager {
         let fid = ticket.fid.clone();
         self.by_end.insert((key(eob), fid.clone()));
         Ok(self.bans.entry(fid).or_insert(ticket))
+    }
+
+    /// [`BanManager::add`] for many tickets at once (a restore at start),
+    /// with the same outcome as adding them one by one in order: the new
+    /// ids go in by the batch (their ends sorted once and bulk-built into
+    /// the index rather than inserted one at a time), a ticket for an id
+    /// already banned is added after them as `add` would (prolonging).
+    /// `added` sees each ticket that was newly banned, as it goes in.
+    /// Returns how many were.
+    pub fn add_many(
+        &mut self,
+        tickets: Vec<Ticket>,
+        now: f64,
+        mut added: impl FnMut(&Ticket),
+    ) -> usize {
+        self.bans.reserve(tickets.len());
+        let mut ends = Vec::with_capacity(tickets.len());
+        let mut again = Vec::new();
+        let mut n = 0;
+        for mut t in tickets {
+            let eob = t.end_of_ban(self.bantime);
+            if eob < now {
+                continue;
+            }
+            let slot = match self.bans.entry(t.fid.clone()) {
+                Entry::Occupied(_) => {
+                    again.push(t);
+                    continue;
+                }
+                Entry::Vacant(v) => v,
+            };
+            t.ban_count += 1;
+            self.total += 1;
+            n += 1;
+            ends.push((key(eob), t.fid.clone()));
+            added(slot.insert(t));
+        }
+        if self.by_end.is_empty() {
+            self.by_end = ends.into_iter().collect();
+        } else {
+            let mut more: BTreeSet<(i64, String)> = ends.into_iter().collect();
+            self.by_end.append(&mut more);
+        }
+        for t in again {
+            if let Ok(t) = self.add(t, now) {
+                added(t);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Removes one ban.
@@ -190,6 +245,44 @@ mod tests {
         assert_eq!(bm.expired(1e12, 10).len(), 1);
         assert_eq!(bm.size(), 1, "permanent ban stays");
         assert_eq!(bm.next_unban(), None);
+    }
+
+    #[test]
+    fn add_many_is_add_in_order() {
+        let batch = || {
+            vec![
+                t("198.18.0.1", 1000.0, Some(100)),
+                t("198.18.0.2", 500.0, Some(100)), // ended
+                t("198.18.0.3", 1000.0, Some(-1)),
+                t("198.18.0.1", 1010.0, Some(300)), // later and longer: prolongs
+                t("198.18.0.4", 990.0, None),
+                t("198.18.0.3", 1000.0, Some(10)), // already banned
+                t("198.18.0.5", 1000.0, Some(50)),
+            ]
+        };
+        let mut one = BanManager::new(100);
+        one.add(t("198.18.0.5", 900.0, Some(500)), 1000.0).unwrap();
+        let mut many = BanManager::new(100);
+        many.add(t("198.18.0.5", 900.0, Some(500)), 1000.0).unwrap();
+        let mut want = Vec::new();
+        for tk in batch() {
+            if let Ok(t) = one.add(tk, 1000.0) {
+                want.push(t.fid.clone());
+            }
+        }
+        let mut got = Vec::new();
+        let n = many.add_many(batch(), 1000.0, |t| got.push(t.fid.clone()));
+        assert_eq!((n, &got), (want.len(), &want));
+        assert_eq!(many.total(), one.total());
+        let view = |bm: &BanManager| -> Vec<(String, Option<i64>, u32)> {
+            bm.ordered()
+                .iter()
+                .map(|t| (t.fid.clone(), t.ban_time, t.ban_count))
+                .collect()
+        };
+        assert_eq!(view(&many), view(&one));
+        assert_eq!(many.next_unban(), one.next_unban());
+        assert_eq!(many.expired(1e12, 100).len(), 3, "the permanent one stays");
     }
 
     #[test]

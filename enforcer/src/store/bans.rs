@@ -101,7 +101,7 @@ fn data_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Value> {
     }))
 }
 
-fn record(row: &Row<'_>) -> rusqlite::Result<BanRecord> {
+pub(super) fn record(row: &Row<'_>) -> rusqlite::Result<BanRecord> {
     Ok(BanRecord {
         jail: row.get(0)?,
         ip: row.get(1)?,
@@ -218,10 +218,26 @@ impl Store {
         max_bantime: Option<i64>,
     ) -> Result<Vec<BanRecord>> {
         let rows = self.current_rows(jail, now)?;
+        Ok(self.in_force(rows, now, max_bantime))
+    }
+
+    /// As [`Store::current_bans`] for every jail but `skip` (read with the
+    /// filter in SQL: the rows of the skipped jails are not decoded).
+    pub fn current_bans_except(
+        &self,
+        skip: &[&str],
+        now: i64,
+        max_bantime: Option<i64>,
+    ) -> Result<Vec<BanRecord>> {
+        let rows = self.current_rows_except(skip, now)?;
+        Ok(self.in_force(rows, now, max_bantime))
+    }
+
+    /// [`Store::current_bans`]'s correction of rows read as stored.
+    fn in_force(&self, rows: Vec<BanRecord>, now: i64, max_bantime: Option<i64>) -> Vec<BanRecord> {
         let cap = max_bantime.filter(|c| *c >= 0);
         let max = self.max_matches();
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .filter_map(|mut b| {
                 if b.bantime == -2 {
                     b.bantime = cap.unwrap_or(600);
@@ -236,7 +252,7 @@ impl Store {
                 b.data = trim_matches(&b.data, max);
                 Some(b)
             })
-            .collect())
+            .collect()
     }
 
     /// The `bips` rows in force at `now`, as stored (ban time `-2` kept).

@@ -127,20 +127,8 @@ impl BanStore for Store {
         forbantime: Option<i64>,
         now: f64,
     ) -> Result<Vec<Ticket>, jail::StoreError> {
-        let now_s = now.floor() as i64;
-        let max = self.max_matches();
-        let mut bans = self.current_rows(Some(jail), now_s).map_err(err)?;
-        for b in &mut bans {
-            b.data = super::bans::trim_matches(&b.data, max);
-        }
-        Ok(bans
-            .iter()
-            .filter(|b| match forbantime {
-                Some(f) if f >= 0 => b.time_of_ban > now_s - f,
-                _ => true,
-            })
-            .map(ticket_of)
-            .collect())
+        self.current_tickets(jail, now.floor() as i64, forbantime)
+            .map_err(err)
     }
 }
 

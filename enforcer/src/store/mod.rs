@@ -12,6 +12,7 @@
 //! - [`logs`]: file positions (path, first-line hash, offset) and journal cursors.
 //! - [`import`]: copying an existing fail2ban database into ours.
 //! - [`banstore`]: [`crate::jail::BanStore`] for the jails.
+//! - [`restore`]: reading a jail's current bans back as tickets, in one pass.
 //!
 //! Errors are [`StoreError`]: I/O problems (disk full, read-only file system,
 //! corrupt file) come back as values, never panics.
@@ -25,6 +26,7 @@ pub mod bans;
 pub mod banstore;
 pub mod import;
 pub mod logs;
+pub mod restore;
 pub mod schema;
 
 pub use bans::{BanHistory, BanRecord};

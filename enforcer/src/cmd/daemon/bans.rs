@@ -74,6 +74,13 @@ pub trait BanPlane: Send + Sync + 'static {
     }
     /// Whether `jail` banned exactly `net` (and no longer does).
     fn unban(&self, net: IpNet, jail: u8) -> Result<bool, PlaneError>;
+    /// Bans in force of the jails in `mask` (bit `1 << id`), one per
+    /// (target, jail), in no particular order.
+    fn list_of(&self, mask: u64) -> Result<Vec<Ban>, PlaneError> {
+        let mut bans = self.list()?;
+        bans.retain(|b| mask & (1u64 << b.jail) != 0);
+        Ok(bans)
+    }
     /// Whether any jail banned exactly `net` (and none does now).
     fn unban_all_jails(&self, net: IpNet) -> Result<bool, PlaneError>;
     /// Removes every ban; how many entries went.
@@ -205,13 +212,14 @@ impl<P: BanPlane> BanBook<P> {
         self.schedule.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Schedules the expiry of every timed ban already in the maps (after a
-    /// restart); returns how many bans there are.
+    /// After a restart: puts the stored bans of jails that are not
+    /// configured back into the maps, and schedules the expiry of the bans
+    /// in the maps that are the book's (every jail's without a store; else
+    /// those of jails that are not configured: a configured jail restores
+    /// and expires its own on its thread). Returns how many bans the book
+    /// keeps. Entries that expired while no daemon ran are left to
+    /// [`BanBook::purge_dead`].
     pub fn restore(&self) -> Result<usize, PlaneError> {
-        let expired = self.plane.purge_expired()?;
-        if expired > 0 {
-            log::info!("removed {expired} bans that expired while no daemon ran");
-        }
         if let Some(m) = &self.manual {
             for (jail, bans) in m.current(now()) {
                 let id = self.plane.jail_id(&jail)?;
@@ -225,7 +233,13 @@ impl<P: BanPlane> BanBook<P> {
                 log::info!("[{jail}] Restore Ban: {done} bans from the database");
             }
         }
-        let bans = self.plane.list()?;
+        let mask = self.own_jails()?;
+        if mask == 0 {
+            // Nothing to read: a million bans of configured jails cost
+            // seconds to list and are not ours.
+            return Ok(0);
+        }
+        let bans = self.plane.list_of(mask)?;
         let mut s = self.lock();
         for b in &bans {
             s.set(b.net, b.jail, b.expiry);
@@ -233,6 +247,32 @@ impl<P: BanPlane> BanBook<P> {
         drop(s);
         self.changed.notify_one();
         Ok(bans.len())
+    }
+
+    /// The jails whose bans the book keeps, as a bit mask of ids: those
+    /// with a slot and no configured jail of that name (all of them
+    /// without a store).
+    fn own_jails(&self) -> Result<u64, PlaneError> {
+        let Some(m) = &self.manual else {
+            return Ok(u64::MAX);
+        };
+        Ok(self
+            .plane
+            .jails()?
+            .into_iter()
+            .filter(|(id, name)| *id < MAX_JAILS && m.keeps(name))
+            .fold(0, |mask, (id, _)| mask | 1u64 << id))
+    }
+
+    /// Removes the entries whose kernel expiry passed while no daemon ran
+    /// (they no longer block anything, but take room in the maps); how
+    /// many. Run off the start path: it reads every entry.
+    pub fn purge_dead(&self) -> Result<usize, PlaneError> {
+        let expired = self.plane.purge_expired()?;
+        if expired > 0 {
+            log::info!("removed {expired} bans that expired while no daemon ran");
+        }
+        Ok(expired)
     }
 
     /// Bans every target in `jail` until `expiry` (unix seconds; `None` =
@@ -364,8 +404,15 @@ fn until(at: i64) -> Duration {
     at.saturating_sub(now)
 }
 
-/// Purges expired bans until shutdown turns true.
+/// Removes entries that expired while no daemon ran, then purges expired
+/// bans until shutdown turns true.
 pub async fn expire<P: BanPlane>(book: Arc<BanBook<P>>, mut shutdown: watch::Receiver<bool>) {
+    let b = book.clone();
+    match tokio::task::spawn_blocking(move || b.purge_dead()).await {
+        Ok(Err(e)) => log::warn!("removing expired entries from the maps: {e}"),
+        Err(e) => log::warn!("removing expired entries from the maps: {e}"),
+        Ok(Ok(_)) => {}
+    }
     loop {
         if *shutdown.borrow() {
             return;
@@ -524,10 +571,13 @@ mod tests {
         let t = now();
         plane.ban(net("198.18.0.1"), 0, Some(t - 5)).unwrap();
         plane.ban(net("198.18.0.2"), 0, None).unwrap();
+        plane.ban(net("198.18.0.3"), 0, Some(t + 50)).unwrap();
         let book = BanBook::new(plane);
-        assert_eq!(book.restore().unwrap(), 1, "expired bans are removed first");
-        assert_eq!(book.list().unwrap().len(), 1);
-        assert_eq!(book.purge(t), None);
+        assert_eq!(book.purge_dead().unwrap(), 1, "the dead entry goes");
+        assert_eq!(book.restore().unwrap(), 2);
+        assert_eq!(book.list().unwrap().len(), 2);
+        assert_eq!(book.purge(t), Some(t + 50), "the timed ban is scheduled");
+        assert_eq!(book.purge(t + 50), None);
         assert_eq!(book.plane().list().unwrap().len(), 1);
     }
 

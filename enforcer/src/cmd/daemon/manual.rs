@@ -78,7 +78,8 @@ impl ManualStore {
 
     /// The stored bans in force of jails we keep, by jail: (net, expiry).
     pub fn current(&self, now: i64) -> Vec<JailBans> {
-        let rows = match self.store.current_bans(None, now, None) {
+        let skip: Vec<&str> = self.configured.iter().map(String::as_str).collect();
+        let rows = match self.store.current_bans_except(&skip, now, None) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("database: reading manual bans: {e}");

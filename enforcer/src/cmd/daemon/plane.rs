@@ -83,6 +83,14 @@ impl BanPlane for XdpPlane {
             .collect())
     }
 
+    fn list_of(&self, mask: u64) -> Result<Vec<Ban>, PlaneError> {
+        let bans = self.0.bans_of(mask).map_err(plane_error)?;
+        Ok(bans
+            .into_iter()
+            .map(|(net, jail, expiry)| Ban { net, jail, expiry })
+            .collect())
+    }
+
     fn stats(&self) -> Result<PlaneStats, PlaneError> {
         let s = self.0.stats().map_err(plane_error)?;
         Ok(PlaneStats {

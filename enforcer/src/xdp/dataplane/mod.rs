@@ -426,6 +426,47 @@ impl Dataplane {
         Ok(out)
     }
 
+    /// The bans in force of the jails in `mask` (bit `1 << id`): one
+    /// `(net, jail id, expiry)` per jail of an entry, unsorted and without
+    /// names (what the daemon schedules at start; cheaper than
+    /// [`Dataplane::list`] on a million entries).
+    pub fn bans_of(&self, mask: u64) -> Result<Vec<(IpNet, u8, Option<i64>)>, XdpError> {
+        let now = Clocks::now();
+        let m = self.lock();
+        let mut out = Vec::new();
+        let mut push = |net: IpNet, v: BanValue| {
+            let bits = v.jails & mask;
+            if bits == 0 || now.expired(v.expires_ns) {
+                return;
+            }
+            let expiry = now.to_wall(v.expires_ns);
+            for j in 0..MAX_JAILS as u8 {
+                if bits & (1 << j) != 0 {
+                    out.push((net, j, expiry));
+                }
+            }
+        };
+        for (k, v) in m.bans4.all()? {
+            push(IpNet::host(Ipv4Addr::from(k.addr).into()), v);
+        }
+        for (k, v) in m.bans6.all()? {
+            push(IpNet::host(Ipv6Addr::from(k.addr).into()), v);
+        }
+        for (k, v) in m.pfx4.all()? {
+            push(
+                lpm_net(Ipv4Addr::from(k.data().addr).into(), k.prefix_len()),
+                v,
+            );
+        }
+        for (k, v) in m.pfx6.all()? {
+            push(
+                lpm_net(Ipv6Addr::from(k.data().addr).into(), k.prefix_len()),
+                v,
+            );
+        }
+        Ok(out)
+    }
+
     /// Deletes entries whose kernel expiry passed; returns how many.
     pub fn purge_expired(&self) -> Result<usize, XdpError> {
         self.remove_where(|v, now| now.expired(v.expires_ns))

@@ -343,7 +343,8 @@ impl<M: BanMap> Table<M> {
             .map_err(|e| (0, XdpError::map(name, sys_err("bpf_map_lookup_batch", e))))?;
         let values: Vec<BanValue> = match small {
             Some(all) => {
-                let old: std::collections::HashMap<M::Key, BanValue> = all.into_iter().collect();
+                let old: std::collections::HashMap<M::Key, BanValue, foldhash::fast::RandomState> =
+                    all.into_iter().collect();
                 keys.iter()
                     .zip(exps)
                     .map(|(k, &exp)| merged(old.get(k).copied(), bit, exp, flags, now))
