@@ -239,3 +239,18 @@ fn the_memo_is_used() {
     assert!(m.covers(b"Mar  1 00:00:00 edge-2 y"));
     assert!(!m.covers(b"Mar  1 00:00:01 edge-1 y"));
 }
+
+#[test]
+fn every_default_template_compiles() {
+    // They compile on first use; none may fail then.
+    for t in &super::defaults().all {
+        t.check().unwrap_or_else(|e| panic!("{}: {e}", t.name));
+    }
+}
+
+#[test]
+fn a_bad_user_pattern_fails_at_load() {
+    assert!(DateDetector::from_datepattern(r"%Y-%m-%d (").is_err());
+    assert!(DateDetector::from_datepattern(r"^x(?P<a>y){DATE}").is_ok());
+    assert!(DateDetector::from_datepattern(r"^x(?P<a>{DATE}").is_err());
+}

@@ -96,7 +96,8 @@ struct Slot {
 
 impl Slot {
     fn new(t: Arc<Template>) -> Slot {
-        let caps = t.caps();
+        // The buffers are made for the regex by its first search.
+        let caps = Caps::default();
         Slot {
             t,
             hits: 0,
@@ -214,6 +215,10 @@ impl DateDetector {
                 t.name
             )));
         }
+        // Compiled here, not on first use: the filter loads, or names its
+        // bad pattern, and no line pays for a compile. Default templates a
+        // detector does not hold (a `{^LN-BEG}` one) are never compiled.
+        t.check()?;
         self.slots.push(Slot::new(t));
         Ok(())
     }

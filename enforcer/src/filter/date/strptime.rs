@@ -451,7 +451,7 @@ pub fn parse(f: &Fields) -> Option<Parsed> {
 /// captured fields. `now` drives year and day inference; `default_tz`
 /// (minutes east) applies when the stamp has no zone of its own.
 pub fn to_epoch(f: &Fields, now: f64, default_tz: Option<i32>) -> Option<f64> {
-    parse(f)?.epoch(now, default_tz)
+    parse(f)?.epoch_uncached(now, default_tz)
 }
 
 /// [`local_parts`] of the last second asked for on this thread: `now` is
@@ -471,9 +471,30 @@ fn local_parts_cached(t: f64) -> LocalParts {
     v
 }
 
+type EpochKey = (Parsed, Option<i32>, f64);
+
 impl Parsed {
     /// The stamp's seconds since the epoch at time `now` (see [`to_epoch`]).
+    /// `now` counts only through its local date and time to the second, so
+    /// the last answer on this thread is reused for the same stamp, zone and
+    /// second of `now`.
     pub fn epoch(&self, now: f64, default_tz: Option<i32>) -> Option<f64> {
+        thread_local! {
+            static LAST: std::cell::Cell<Option<(EpochKey, Option<f64>)>> =
+                const { std::cell::Cell::new(None) };
+        }
+        let key = (*self, default_tz, now.floor());
+        if let Some((k, v)) = LAST.get()
+            && k == key
+        {
+            return v;
+        }
+        let v = self.epoch_uncached(now, default_tz);
+        LAST.set(Some((key, v)));
+        v
+    }
+
+    fn epoch_uncached(&self, now: f64, default_tz: Option<i32>) -> Option<f64> {
         let Parsed {
             year,
             mut month,
@@ -558,55 +579,5 @@ impl Parsed {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_roundtrip() {
-        for d in [-1000, 0, 1, 59, 10_000, 20_000] {
-            let (y, m, dd) = civil_from_days(d);
-            assert_eq!(days_from_civil(y, m, dd), d);
-        }
-        assert_eq!(days_from_civil(2005, 8, 14), 13_009);
-    }
-
-    #[test]
-    fn zones() {
-        assert_eq!(zone_offset("UTC").unwrap(), 0);
-        assert_eq!(zone_offset("+0200").unwrap(), 120);
-        assert_eq!(zone_offset("-05:30").unwrap(), -330);
-        assert_eq!(zone_offset("CET").unwrap(), 60);
-        assert_eq!(zone_offset("CET+01").unwrap(), 120);
-        assert_eq!(zone_offset("UTC-0400").unwrap(), -240);
-        assert!(zone_offset("Mars/Olympus").is_err());
-    }
-
-    #[test]
-    fn field_expansion() {
-        let (re, name) = expand_fields("%Y-%m-%d %H:%M:%S").unwrap();
-        assert!(re.starts_with(r"(?P<Y>\d{4})-(?P<m>"));
-        assert_eq!(name, "Year-Month-Day 24hour:Minute:Second");
-        let (_, name) = expand_fields("%ExY%Exm").unwrap();
-        assert_eq!(name, "ExYearExMonth");
-        assert!(expand_fields("%Q").is_err());
-        assert!(has_alpha_field("%b %d"));
-        assert!(!has_alpha_field("%%b %d"));
-    }
-
-    #[test]
-    fn epoch_with_explicit_zone_and_year_inference() {
-        let mut f = Fields::default();
-        f.v[key_index("Y").unwrap()] = Some("2005");
-        f.v[key_index("m").unwrap()] = Some("08");
-        f.v[key_index("d").unwrap()] = Some("14");
-        f.v[key_index("H").unwrap()] = Some("10");
-        f.v[key_index("z").unwrap()] = Some("+0200");
-        assert_eq!(to_epoch(&f, 1_124_013_600.0, None), Some(1_124_006_400.0));
-        // No year: a stamp more than a day in the future is last year's.
-        let mut f = Fields::default();
-        f.v[key_index("b").unwrap()] = Some("Dec");
-        f.v[key_index("d").unwrap()] = Some("31");
-        let t = to_epoch(&f, 1_124_013_600.0, Some(0)).unwrap();
-        assert_eq!(t, (days_from_civil(2004, 12, 31) * 86400) as f64);
-    }
-}
+#[path = "strptime_tests.rs"]
+mod tests;

@@ -30,11 +30,8 @@ pub enum WordBegin {
 
 #[derive(Debug)]
 enum Kind {
-    /// strptime fields; `date_groups` are the group indices standing for
-    /// Python's group 1 (one per expanded back-reference alternative).
-    Fields {
-        field_groups: Vec<(usize, usize)>,
-    },
+    /// strptime fields.
+    Fields,
     Epoch {
         long: bool,
         group: usize,
@@ -52,9 +49,22 @@ pub struct Template {
     pub regex: String,
     pub flags: u8,
     pub weight: f64,
-    re: Pattern,
-    date_groups: Vec<usize>,
     kind: Kind,
+    /// The built-in EPOCH: its three alternatives each hold the date.
+    epoch_alts: bool,
+    /// The regex, compiled by [`Template::check`] when a detector takes the
+    /// template (a `{^LN-BEG}` detector holds only the anchored defaults).
+    compiled: OnceLock<Result<Compiled, DateError>>,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    re: Pattern,
+    /// The group indices standing for Python's group 1 (one per expanded
+    /// back-reference alternative).
+    date_groups: Vec<usize>,
+    /// (strptime key index, group index) of each field group.
+    field_groups: Vec<(usize, usize)>,
     /// The DFA for [`super::memo`], built when first asked for.
     extent: OnceLock<Option<Extent>>,
 }
@@ -259,6 +269,21 @@ fn compile(py: &str) -> Result<(Pattern, usize), DateError> {
     Ok((p, alts))
 }
 
+impl Compiled {
+    /// The field values of a match (the first group of a key that took part).
+    fn fields<'a>(&self, line: &'a str, slots: &[Option<(usize, usize)>]) -> Fields<'a> {
+        let mut f = Fields::default();
+        for &(k, g) in &self.field_groups {
+            if f.v[k].is_none()
+                && let Some((s, e)) = slots.get(g).copied().flatten()
+            {
+                f.v[k] = Some(&line[s..e]);
+            }
+        }
+        f
+    }
+}
+
 impl Template {
     fn build(
         name: String,
@@ -267,35 +292,56 @@ impl Template {
         flags: u8,
         kind: Kind,
     ) -> Result<Template, DateError> {
-        let (re, alts) = compile(&regex)?;
-        let per_alt = (re.names.len() - 1) / alts.max(1);
-        let date_groups = (0..alts).map(|k| 1 + k * per_alt).collect();
-        let kind = match kind {
-            Kind::Fields { .. } => {
-                let mut field_groups = Vec::new();
-                for (i, n) in re.names.iter().enumerate() {
-                    if let Some(n) = n {
-                        let base = n.split("__").next().unwrap_or(n);
-                        if let Some(k) = strptime::key_index(base) {
-                            field_groups.push((k, i));
-                        }
-                    }
-                }
-                Kind::Fields { field_groups }
-            }
-            k => k,
-        };
         Ok(Template {
             name,
             pattern,
             regex,
             flags,
             weight: 1.0,
+            kind,
+            epoch_alts: false,
+            compiled: OnceLock::new(),
+        })
+    }
+
+    fn compile(&self) -> Result<Compiled, DateError> {
+        let (re, alts) = compile(&self.regex)?;
+        let per_alt = (re.names.len() - 1) / alts.max(1);
+        let date_groups = if self.epoch_alts {
+            vec![1, 2, 3]
+        } else {
+            (0..alts).map(|k| 1 + k * per_alt).collect()
+        };
+        let mut field_groups = Vec::new();
+        if let Kind::Fields = self.kind {
+            for (i, n) in re.names.iter().enumerate() {
+                if let Some(n) = n {
+                    let base = n.split("__").next().unwrap_or(n);
+                    if let Some(k) = strptime::key_index(base) {
+                        field_groups.push((k, i));
+                    }
+                }
+            }
+        }
+        Ok(Compiled {
             re,
             date_groups,
-            kind,
+            field_groups,
             extent: OnceLock::new(),
         })
+    }
+
+    fn compiled(&self) -> Result<&Compiled, DateError> {
+        self.compiled
+            .get_or_init(|| self.compile())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Compiles the regex now: an error in a user's pattern is reported
+    /// when the filter loads.
+    pub fn check(&self) -> Result<(), DateError> {
+        self.compiled().map(|_| ())
     }
 
     /// A template from a `datepattern` line (fail2ban's `_getPatternTemplate`).
@@ -344,15 +390,7 @@ impl Template {
             regex = format!("(?iu){regex}");
         }
         let (regex, flags, name) = set_regex(&name, &regex, wb, we);
-        Self::build(
-            name,
-            Some(pattern.to_string()),
-            regex,
-            flags,
-            Kind::Fields {
-                field_groups: vec![],
-            },
-        )
+        Self::build(name, Some(pattern.to_string()), regex, flags, Kind::Fields)
     }
 
     fn epoch(pattern: Option<&str>, line_begin: bool, long: bool) -> Result<Template, DateError> {
@@ -401,9 +439,7 @@ impl Template {
             )
         };
         let mut t = Self::build(name, None, regex, flags, Kind::Epoch { long, group: 1 })?;
-        if !line_begin {
-            t.date_groups = vec![1, 2, 3];
-        }
+        t.epoch_alts = !line_begin;
         Ok(t)
     }
 
@@ -433,12 +469,13 @@ impl Template {
         endpos: usize,
         caps: &mut Caps,
     ) -> Option<DateMatch> {
+        let c = self.compiled().ok()?;
         let hay = &line[..endpos];
-        if !self.re.captures_at(hay, pos, caps) {
+        if !c.re.captures_at(hay, pos, caps) {
             return None;
         }
         let (start, end) = caps.get(0)?;
-        let (dstart, dend) = self
+        let (dstart, dend) = c
             .date_groups
             .iter()
             .find_map(|&g| caps.get(g))
@@ -460,24 +497,15 @@ impl Template {
         default_tz: Option<i32>,
     ) -> Option<f64> {
         let get = |g: usize| slots.get(g).copied().flatten();
+        let c = self.compiled().ok()?;
         match &self.kind {
-            Kind::Fields { field_groups } => {
-                let mut f = Fields::default();
-                for &(k, g) in field_groups {
-                    if f.v[k].is_none()
-                        && let Some((s, e)) = get(g)
-                    {
-                        f.v[k] = Some(&line[s..e]);
-                    }
-                }
+            Kind::Fields => {
+                let f = c.fields(line, slots);
                 strptime::to_epoch(&f, now, default_tz)
             }
             Kind::Epoch { long, group } => {
-                let groups: Vec<usize> = if *group == 1 {
-                    self.date_groups.clone()
-                } else {
-                    vec![*group]
-                };
+                let one = [*group];
+                let groups: &[usize] = if *group == 1 { &c.date_groups } else { &one };
                 let (s, e) = groups.iter().find_map(|&g| get(g))?;
                 let v = &line[s..e];
                 let mut t: f64 = v.parse().ok()?;
@@ -491,7 +519,7 @@ impl Template {
                 Some(t)
             }
             Kind::Tai64n => {
-                let (s, e) = self.date_groups.iter().find_map(|&g| get(g))?;
+                let (s, e) = c.date_groups.iter().find_map(|&g| get(g))?;
                 let v = &line[s..e];
                 i64::from_str_radix(v.get(2..17)?, 16)
                     .ok()
@@ -500,16 +528,19 @@ impl Template {
         }
     }
 
+    /// Fresh capture buffers (empty when the regex does not compile,
+    /// which [`Template::check`] reports).
     pub fn caps(&self) -> Caps {
-        self.re.caps()
+        self.compiled().map(|c| c.re.caps()).unwrap_or_default()
     }
 
     /// The DFA that tells how much of a line decides a search from its
     /// start (None when the regex is not start-anchored, or not on the
     /// regex crate, whose semantics the DFA shares).
     pub fn extent(&self) -> Option<&Extent> {
-        self.extent
-            .get_or_init(|| match &self.re.engine {
+        let c = self.compiled().ok()?;
+        c.extent
+            .get_or_init(|| match &c.re.engine {
                 Engine::Fast(r) => Extent::new(r.as_str()),
                 _ => None,
             })
@@ -519,120 +550,24 @@ impl Template {
     /// Whether the template reads strptime fields (its time comes from
     /// [`strptime::Parsed`]).
     pub fn has_fields(&self) -> bool {
-        matches!(self.kind, Kind::Fields { .. })
+        matches!(self.kind, Kind::Fields)
     }
 
     /// The strptime fields of a match, parsed (None when they make no date
     /// whatever the current time, or the template has no fields).
     pub fn parse(&self, line: &str, slots: &[Option<(usize, usize)>]) -> Option<Parsed> {
-        let Kind::Fields { field_groups } = &self.kind else {
+        if !self.has_fields() {
             return None;
-        };
-        let mut f = Fields::default();
-        for &(k, g) in field_groups {
-            if f.v[k].is_none()
-                && let Some((s, e)) = slots.get(g).copied().flatten()
-            {
-                f.v[k] = Some(&line[s..e]);
-            }
         }
-        strptime::parse(&f)
+        strptime::parse(&self.compiled().ok()?.fields(line, slots))
     }
 
     /// Whether the template needs fancy-regex.
     pub fn is_fancy(&self) -> bool {
-        self.re.is_fancy()
+        self.compiled().is_ok_and(|c| c.re.is_fancy())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn date_text(t: &Template, line: &str) -> Option<String> {
-        let mut c = t.caps();
-        t.match_date(line, 0, line.len(), &mut c)
-            .map(|m| line[m.dstart..m.dend].to_string())
-    }
-
-    #[test]
-    fn syslog_template_and_anchoring() {
-        let t = Template::from_pattern(r"(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?").unwrap();
-        assert_eq!(t.flags & WORD_BEGIN, WORD_BEGIN);
-        assert!(!t.re.is_fancy(), "{}", t.regex);
-        assert_eq!(
-            date_text(&t, "Aug 14 11:59:59 host sshd[1]: x").as_deref(),
-            Some("Aug 14 11:59:59")
-        );
-        let a = t.anchored().unwrap();
-        assert_eq!(a.flags & LINE_BEGIN, LINE_BEGIN);
-        assert!(a.name.starts_with("{^LN-BEG}"));
-        assert_eq!(date_text(&a, "x Aug 14 11:59:59 host"), None);
-        assert_eq!(
-            date_text(&a, "[Aug 14 11:59:59] host").as_deref(),
-            Some("Aug 14 11:59:59")
-        );
-    }
-
-    #[test]
-    fn iso_template_with_separator_backref() {
-        let t = Template::from_pattern(
-            r"%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?",
-        )
-        .unwrap();
-        assert!(!t.re.is_fancy());
-        assert_eq!(
-            date_text(&t, "at 2005/08/14 10:00:00 x").as_deref(),
-            Some("2005/08/14 10:00:00")
-        );
-        assert_eq!(
-            date_text(&t, "2005-08-14T10:00:00+0200 x").as_deref(),
-            Some("2005-08-14T10:00:00+0200")
-        );
-        assert_eq!(date_text(&t, "2005-08/14 10:00:00"), None);
-        let mut c = t.caps();
-        let line = "2005-08-14 10:00:00 +0200";
-        t.match_date(line, 0, line.len(), &mut c).unwrap();
-        assert_eq!(
-            t.get_date(line, &c.slots, 1_124_013_600.0, None),
-            Some(1_124_006_400.0)
-        );
-    }
-
-    #[test]
-    fn epoch_forms() {
-        let t = Template::from_pattern("EPOCH").unwrap();
-        assert_eq!(date_text(&t, "1124013600 x").as_deref(), Some("1124013600"));
-        assert_eq!(
-            date_text(&t, "[1124013600.123] x").as_deref(),
-            Some("1124013600.123")
-        );
-        assert_eq!(
-            date_text(&t, "type=X audit(1124013600.500:7): y").as_deref(),
-            Some("1124013600.500")
-        );
-        assert_eq!(date_text(&t, "x 1124013600 x"), None);
-        let l = Template::from_pattern("LEPOCH").unwrap();
-        let line = "1124013600123 x";
-        let mut c = l.caps();
-        l.match_date(line, 0, line.len(), &mut c).unwrap();
-        assert_eq!(
-            l.get_date(line, &c.slots, 0.0, None),
-            Some(1_124_013_600.123)
-        );
-        let p = Template::from_pattern(r"^\[{EPOCH}\]").unwrap();
-        assert_eq!(
-            date_text(&p, "[1124013600] x").as_deref(),
-            Some("[1124013600]")
-        );
-    }
-
-    #[test]
-    fn tai64n() {
-        let t = Template::from_pattern("TAI64N").unwrap();
-        let line = "@4000000042fee4ae0bfda2c4 x";
-        let mut c = t.caps();
-        t.match_date(line, 0, line.len(), &mut c).unwrap();
-        assert_eq!(t.get_date(line, &c.slots, 0.0, None), Some(1_124_000_942.0));
-    }
-}
+#[path = "template_tests.rs"]
+mod tests;
