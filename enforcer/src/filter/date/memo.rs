@@ -21,6 +21,10 @@ use regex_automata::{Anchored, Input, MatchKind};
 
 use super::template::DateMatch;
 
+/// Bytes a template's DFA cache may hold before it starts over (a date
+/// template needs a few dozen KB; one per matched template and filter).
+pub const CACHE_CAPACITY: usize = 256 << 10;
+
 /// The lazy DFA of a start-anchored regex (see the module doc).
 #[derive(Debug)]
 pub struct Extent {
@@ -52,7 +56,8 @@ impl Extent {
             .configure(
                 DFA::config()
                     .match_kind(MatchKind::LeftmostFirst)
-                    .unicode_word_boundary(true),
+                    .unicode_word_boundary(true)
+                    .cache_capacity(CACHE_CAPACITY),
             )
             .build_from_nfa(nfa)
             .ok()?;

@@ -254,3 +254,61 @@ fn a_bad_user_pattern_fails_at_load() {
     assert!(DateDetector::from_datepattern(r"^x(?P<a>y){DATE}").is_ok());
     assert!(DateDetector::from_datepattern(r"^x(?P<a>{DATE}").is_err());
 }
+
+#[test]
+fn dfa_caches_stay_small() {
+    let mut d = DateDetector::from_datepattern("{^LN-BEG}").unwrap();
+    let mut lines = vec![
+        "Mar  1 00:00:00 edge-1 sshd[1000]: x".to_string(),
+        "2026-03-01 10:00:00 x".to_string(),
+    ];
+    // Every byte after a stamp prefix, to visit many DFA states.
+    for b in 0u8..=255 {
+        let tail = String::from_utf8_lossy(&[b, b'x']).into_owned();
+        lines.push(format!("Mar  1 00:00:0{tail}"));
+        lines.push(format!("2026-03-01 10:00:0{tail}"));
+    }
+    for l in &lines {
+        d.match_time(l);
+        d.match_time(l);
+    }
+    let mut seen = 0;
+    for s in &d.slots {
+        if let Some(c) = &s.dfa_cache {
+            seen += 1;
+            assert!(
+                c.memory_usage() <= super::memo::CACHE_CAPACITY,
+                "{}",
+                s.t.name
+            );
+        }
+    }
+    assert!(seen >= 2);
+}
+
+#[test]
+fn the_memo_rests_when_lines_never_start_alike() {
+    let v: Vec<String> = (0..600)
+        .map(|k| {
+            format!(
+                "Mar  1 {:02}:{:02}:{:02} h x",
+                k / 3600,
+                k / 60 % 60,
+                k % 60
+            )
+        })
+        .collect();
+    same(Some("{^LN-BEG}"), None, &v, |_| 1_772_400_000.0);
+    let mut d = DateDetector::from_datepattern("{^LN-BEG}").unwrap();
+    for l in &v {
+        d.match_time(l).unwrap();
+    }
+    assert!(d.slots[d.last_idx].memo.is_none());
+    // It probes again after a few thousand searches, and repeated stamps
+    // are then answered from it.
+    for _ in 0..4000 {
+        d.match_time(&v[0]).unwrap();
+    }
+    let s = &d.slots[d.last_idx];
+    assert!(s.memo.as_ref().is_some_and(|m| m.covers(v[0].as_bytes())));
+}

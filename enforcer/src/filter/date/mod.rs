@@ -90,6 +90,9 @@ struct Slot {
     /// Its last search from the line start, while `caps` hold its slots.
     memo: Option<Memo>,
     dfa_cache: Option<regex_automata::hybrid::dfa::Cache>,
+    /// Searches the memo could have answered, and did (see [`Slot::remember`]).
+    memo_tries: u32,
+    memo_hits: u32,
     /// The fields of the match in `caps`, parsed (None: not yet).
     parsed: Option<Option<Parsed>>,
 }
@@ -107,6 +110,8 @@ impl Slot {
             caps,
             memo: None,
             dfa_cache: None,
+            memo_tries: 0,
+            memo_hits: 0,
             parsed: None,
         }
     }
@@ -114,6 +119,16 @@ impl Slot {
     /// Records a real search of `hay` from 0 that found `m`: later
     /// haystacks starting with the bytes that decided it reuse it.
     fn remember(&mut self, hay: &[u8], m: Option<DateMatch>) {
+        // A log whose lines rarely start alike (a stamp deep in the line
+        // behind varying text) is not worth the walk; probe again now and
+        // then.
+        if self.memo_tries >= 256 && self.memo_hits < self.memo_tries / 8 {
+            if self.memo_tries >= 4096 {
+                (self.memo_tries, self.memo_hits) = (0, 0);
+            }
+            self.memo = None;
+            return;
+        }
         // Only templates that have matched are worth a DFA walk.
         let dep = match self.t.extent() {
             Some(ex) if self.tpl_hits > 0 => {
@@ -307,10 +322,14 @@ impl DateDetector {
         let memo = self.memo && pos == 0;
         let s = &mut self.slots[i];
         let hay = &line.as_bytes()[..end];
+        if memo {
+            s.memo_tries = s.memo_tries.saturating_add(1);
+        }
         if memo
             && let Some(mm) = &s.memo
             && mm.covers(hay)
         {
+            s.memo_hits = s.memo_hits.saturating_add(1);
             let m = mm.result;
             if m.is_some() {
                 s.tpl_hits += 1;
