@@ -3,7 +3,10 @@
 //! filter's `datepattern` lines: strptime patterns, `{^LN-BEG}`, `{DATE}`,
 //! `EPOCH`/`LEPOCH`, `TAI64N`, `{NONE}`, `{UNB}`), tried the way fail2ban's
 //! `DateDetector.matchTime` does: last template first within its last
-//! boundaries, then all, templates bubbling up by hits.
+//! boundaries, then all, templates bubbling up by hits. A line that starts
+//! like the last one searched gets the template's memoised match (see
+//! `memo.rs`) and the stamp's parsed fields, with the same outcome and state
+//! changes as a real search.
 mod memo;
 pub mod strptime;
 pub mod template;
@@ -151,7 +154,7 @@ impl Slot {
 #[derive(Debug, Clone, Copy)]
 pub struct Found {
     pub m: DateMatch,
-    /// Index of the template in [`DateDetector::templates`] order at match time.
+    /// Index of the template in the detector's order at match time.
     pub template: usize,
 }
 
