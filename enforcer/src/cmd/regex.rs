@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::cli::RegexArgs;
+use crate::filter::engine::{Matcher, Matches, Prepared, Splitter, Tracker};
 use crate::filter::{Failure, Filter, FilterOptions, FilterParts, UseDns};
 
 /// Whether FILTER names a filter file (else it is a literal regex).
@@ -110,6 +111,35 @@ fn json_line(line: usize, f: &Failure) -> String {
     .to_string()
 }
 
+/// Lines per hand-over between the threads.
+const BATCH: usize = 256;
+
+/// One line on its way through the threads.
+#[derive(Default)]
+struct Item {
+    lineno: usize,
+    prep: Prepared,
+    m: Matches,
+    /// Seconds spent on it (measured with --verbose).
+    secs: f64,
+    /// The line, when `--print-all-*` wants it.
+    text: String,
+}
+
+/// What the counting thread gathers.
+struct Lines {
+    counts: Counts,
+    matched: Vec<String>,
+    missed: Vec<String>,
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    /// How many of `items` hold lines.
+    len: usize,
+}
+
 #[derive(Default)]
 struct Counts {
     read: u64,
@@ -144,7 +174,7 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         now: args.now,
         ..FilterOptions::default()
     };
-    let mut filter = Filter::from_parts(&loaded.parts, &opts)
+    let filter = Filter::from_parts(&loaded.parts, &opts)
         .with_context(|| format!("filter {}", args.filter))?;
     let now = args.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -165,76 +195,30 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     };
 
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
     let progress = is_file && size > (64 << 20) && std::io::stderr().is_terminal() && !args.json;
     let started = Instant::now();
-    let mut counts = Counts::default();
-    let mut matched_lines: Vec<String> = Vec::new();
-    let mut missed_lines: Vec<String> = Vec::new();
-    let mut found: Vec<Failure> = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut reader = reader;
-    let mut lineno = 0usize;
-    let mut done_bytes = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .context("reading the log")?;
-        if n == 0 {
-            break;
-        }
-        done_bytes += n as u64;
-        lineno += 1;
-        let mut l: &[u8] = &buf;
-        while let [rest @ .., b'\n' | b'\r'] = l {
-            l = rest;
-        }
-        if l.is_empty() || l[0] == b'#' {
-            continue;
-        }
-        found.clear();
-        let t0 = args.verbose.then(Instant::now);
-        if args.journal {
-            filter.process_entry(l, now, &mut found);
-        } else {
-            filter.process_line(l, &mut found);
-        }
-        if let Some(t0) = t0 {
-            let dt = t0.elapsed().as_secs_f64();
-            if dt > counts.slowest.0 {
-                counts.slowest = (dt, lineno);
-            }
-        }
-        counts.read += 1;
-        if args.json {
-            for f in &found {
-                writeln!(out, "{}", json_line(lineno, f))?;
-            }
-        }
-        let nofail = found.iter().any(|f| f.nofail) || filter.last_pending.1 > 0;
-        let hits = found.iter().any(|f| !f.nofail) || filter.last_pending.0 > 0;
-        if filter.last_ignored || nofail {
-            counts.ignored += 1;
-        } else if hits {
-            counts.matched += 1;
-            if args.print_all_matched {
-                matched_lines.push(String::from_utf8_lossy(l).into_owned());
-            }
-        } else {
-            counts.missed += 1;
-            if args.print_all_missed {
-                missed_lines.push(String::from_utf8_lossy(l).into_owned());
-            }
-        }
-        if progress && counts.read % (1 << 16) == 0 {
-            let pct = done_bytes as f64 * 100.0 / size.max(1) as f64;
-            eprint!("\r[{:<50}] {pct:5.1}%", "#".repeat((pct / 2.0) as usize));
-        }
-    }
+    let name = filter.name.clone();
+    let parts = filter.split();
+    let mut lines = Lines {
+        counts: Counts::default(),
+        matched: Vec::new(),
+        missed: Vec::new(),
+    };
+    let parts = run_lines(
+        &args,
+        reader,
+        (size, progress),
+        now,
+        parts,
+        &mut lines,
+        &mut out,
+    )?;
     if progress {
         eprintln!("\r[{:<50}] 100.0%", "#".repeat(50));
     }
+    let filter = Filter::join(name, parts.0, parts.1, parts.2);
+    let (counts, matched_lines, missed_lines) = (lines.counts, lines.matched, lines.missed);
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
         out.flush()?;
@@ -252,6 +236,162 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the log through the filter's three parts on three threads: this
+/// one reads and splits lines (date detector, prefilter), one runs the
+/// regexes, one merges, counts and prints. Lines go in batches, in order,
+/// and the batches come back to be reused. Returns the parts for the report.
+#[allow(clippy::too_many_arguments)]
+fn run_lines(
+    args: &RegexArgs,
+    mut reader: Box<dyn BufRead>,
+    (size, progress): (u64, bool),
+    now: f64,
+    (mut splitter, mut matcher, mut tracker): (Splitter, Matcher, Tracker),
+    lines: &mut Lines,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<(Splitter, Matcher, Tracker)> {
+    let (to_match, matching) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (to_track, tracking) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (to_reuse, reusable) = std::sync::mpsc::channel::<Batch>();
+    let keep_text = args.print_all_matched || args.print_all_missed;
+    let verbose = args.verbose;
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let m = &mut matcher;
+        let regexes = std::thread::Builder::new()
+            .name("regex-match".into())
+            .spawn_scoped(s, move || {
+                for mut batch in matching {
+                    for it in &mut batch.items[..batch.len] {
+                        let t0 = verbose.then(Instant::now);
+                        m.match_prepared(&mut it.prep, &mut it.m);
+                        if let Some(t0) = t0 {
+                            it.secs += t0.elapsed().as_secs_f64();
+                        }
+                    }
+                    if to_track.send(batch).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("starting a thread")?;
+        let t = &mut tracker;
+        let counting = std::thread::Builder::new()
+            .name("regex-count".into())
+            .spawn_scoped(s, move || -> std::io::Result<()> {
+                let mut found: Vec<Failure> = Vec::new();
+                for mut batch in tracking {
+                    for it in &mut batch.items[..batch.len] {
+                        found.clear();
+                        t.apply(&mut it.m, &mut found);
+                        count(args, lines, t, it, &found, out)?;
+                    }
+                    // the reader may be done already
+                    let _ = to_reuse.send(batch);
+                }
+                Ok(())
+            })
+            .context("starting a thread")?;
+        let mut batch = Batch::default();
+        let mut lineno = 0usize;
+        let mut done_bytes = 0u64;
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let read = loop {
+            buf.clear();
+            let n = match reader.read_until(b'\n', &mut buf) {
+                Ok(n) => n,
+                Err(e) => break Err(e).context("reading the log"),
+            };
+            if n == 0 {
+                break Ok(());
+            }
+            done_bytes += n as u64;
+            lineno += 1;
+            let mut l: &[u8] = &buf;
+            while let [rest @ .., b'\n' | b'\r'] = l {
+                l = rest;
+            }
+            if l.is_empty() || l[0] == b'#' {
+                continue;
+            }
+            if batch.len == batch.items.len() {
+                batch.items.push(Item::default());
+            }
+            let it = &mut batch.items[batch.len];
+            batch.len += 1;
+            it.lineno = lineno;
+            let t0 = verbose.then(Instant::now);
+            if args.journal {
+                splitter.split_entry(l, now, &mut it.prep);
+            } else {
+                splitter.split_line(l, &mut it.prep);
+            }
+            it.secs = t0.map_or(0.0, |t0| t0.elapsed().as_secs_f64());
+            if keep_text {
+                it.text = String::from_utf8_lossy(l).into_owned();
+            }
+            if batch.len == BATCH {
+                let mut next = reusable.try_recv().unwrap_or_default();
+                next.len = 0;
+                if to_match.send(std::mem::replace(&mut batch, next)).is_err() {
+                    break Ok(());
+                }
+            }
+            if progress && lineno.is_multiple_of(1 << 16) {
+                let pct = done_bytes as f64 * 100.0 / size.max(1) as f64;
+                eprint!("\r[{:<50}] {pct:5.1}%", "#".repeat((pct / 2.0) as usize));
+            }
+        };
+        if batch.len > 0 {
+            let _ = to_match.send(batch);
+        }
+        drop(to_match);
+        let panicked = || anyhow::anyhow!("a matching thread panicked");
+        regexes.join().map_err(|_| panicked())?;
+        let written = counting.join().map_err(|_| panicked())?;
+        read?;
+        written?;
+        Ok(())
+    })?;
+    Ok((splitter, matcher, tracker))
+}
+
+/// Counts one line as fail2ban-regex does (and prints its failures with --json).
+fn count(
+    args: &RegexArgs,
+    lines: &mut Lines,
+    t: &Tracker,
+    it: &mut Item,
+    found: &[Failure],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    if args.json {
+        for f in found {
+            writeln!(out, "{}", json_line(it.lineno, f))?;
+        }
+    }
+    let c = &mut lines.counts;
+    c.read += 1;
+    if it.secs > c.slowest.0 {
+        c.slowest = (it.secs, it.lineno);
+    }
+    let nofail = found.iter().any(|f| f.nofail) || t.last_pending.1 > 0;
+    let hits = found.iter().any(|f| !f.nofail) || t.last_pending.0 > 0;
+    if t.last_ignored || nofail {
+        c.ignored += 1;
+    } else if hits {
+        c.matched += 1;
+        if args.print_all_matched {
+            lines.matched.push(std::mem::take(&mut it.text));
+        }
+    } else {
+        c.missed += 1;
+        if args.print_all_missed {
+            lines.missed.push(std::mem::take(&mut it.text));
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -273,13 +413,14 @@ fn report(
         writeln!(out, "Use      single line : {}", args.log)?;
     }
     writeln!(out, "\n\nResults\n=======\n")?;
-    let total: u64 = filter.stats.fail_hits.iter().sum();
+    let stats = filter.stats();
+    let total: u64 = stats.fail_hits.iter().sum();
     writeln!(out, "Failregex: {total} total")?;
     writeln!(out, "|-  #) [# of hits] regular expression")?;
     for (i, ((re, engine), hits)) in filter
         .failregex_info()
         .iter()
-        .zip(&filter.stats.fail_hits)
+        .zip(&stats.fail_hits)
         .enumerate()
     {
         if *hits > 0 || args.verbose {
@@ -297,7 +438,7 @@ fn report(
             writeln!(out, "|  {:>2}) rust: {r}", i + 1)?;
         }
     }
-    let itotal: u64 = filter.stats.ignore_hits.iter().sum();
+    let itotal: u64 = stats.ignore_hits.iter().sum();
     writeln!(out, "Ignoreregex: {itotal} total\n")?;
     writeln!(out, "Date template hits:")?;
     writeln!(out, "|- [# of hits] date format")?;

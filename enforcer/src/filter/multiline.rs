@@ -4,6 +4,7 @@
 //! the bounded F-MLFID cache with fail2ban's NOFAIL / MLFFORGET /
 //! MLFGAINED merge rules (`Filter._mergeFailure`).
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A log line split around its date.
@@ -31,6 +32,13 @@ impl TLine {
 /// The regex-visible text of a buffer: lines joined by `\n`.
 pub fn buffer_text(lines: &[TLine]) -> String {
     let mut s = String::new();
+    buffer_text_into(lines, &mut s);
+    s
+}
+
+/// [`buffer_text`] into `s` (its allocation reused).
+pub fn buffer_text_into(lines: &[TLine], s: &mut String) {
+    s.clear();
     for (i, l) in lines.iter().enumerate() {
         if i > 0 {
             s.push('\n');
@@ -38,7 +46,6 @@ pub fn buffer_text(lines: &[TLine]) -> String {
         s.push_str(&l.pre);
         s.push_str(&l.post);
     }
-    s
 }
 
 /// Splits `org` into (matched, unmatched) lines for a match at
@@ -83,10 +90,11 @@ pub fn split_matched(
 }
 
 /// fail2ban's failure dict: groups by name (only those with a value) and
-/// the special keys kept apart.
+/// the special keys kept apart. Names are shared with the pattern that
+/// captured them (no allocation per group and line).
 #[derive(Debug, Clone, Default)]
 pub struct FailData {
-    pub g: BTreeMap<String, String>,
+    pub g: BTreeMap<Arc<str>, String>,
     pub users: Option<Vec<String>>,
     pub matches: Option<Vec<TLine>>,
     pub nofail_matches: Option<Vec<TLine>>,
@@ -263,7 +271,7 @@ mod tests {
         FailData {
             g: pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (Arc::from(*k), v.to_string()))
                 .collect(),
             ..Default::default()
         }

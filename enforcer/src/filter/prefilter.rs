@@ -90,7 +90,7 @@ fn required(e: &Expr) -> Option<Vec<String>> {
 }
 
 /// Which of a filter's regexes a line may match.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Prefilter {
     ac: Option<AhoCorasick>,
     /// Pattern id in `ac` -> regex indices it stands for.

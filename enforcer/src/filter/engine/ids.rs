@@ -2,11 +2,11 @@
 //! resolved when `usedns = yes`) and the [`Failure`] the jail receives.
 use std::net::IpAddr;
 
-use super::Filter;
+use super::Tracker;
 use crate::filter::multiline::{FailData, TLine};
 use crate::filter::{Failure, UseDns};
 
-impl Filter {
+impl Tracker {
     /// The failure ids of a match (None: pending, no id yet).
     pub(super) fn failure_ids(
         &mut self,
@@ -103,10 +103,9 @@ pub(super) fn make_failure(
     let fields =
         fd.g.iter()
             .filter(|(k, _)| {
-                !matches!(k.as_str(), "nofail" | "mlfpending" | "content")
-                    && !k.starts_with("skiplines")
+                !matches!(&***k, "nofail" | "mlfpending" | "content") && !k.starts_with("skiplines")
             })
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
     let mut users = fd.users.clone().unwrap_or_default();
     users.sort();

@@ -1,6 +1,8 @@
 //! Owns [`Rx`]: one compiled filter regex (failregex, prefregex or
 //! ignoreregex) with its reusable capture buffer, and turning its last
 //! match into fail2ban's group map (alt/tuple merging, SKIPLINES).
+use std::sync::Arc;
+
 use crate::filter::FilterError;
 use crate::filter::multiline::FailData;
 use crate::filter::tags::{self, Complex};
@@ -9,6 +11,8 @@ use crate::filter::translate::{Caps, Pattern};
 #[derive(Debug)]
 pub(super) struct Rx {
     pub(super) pat: Pattern,
+    /// Group index -> name, shared with the [`FailData`] of each match.
+    names: Vec<Option<Arc<str>>>,
     caps: Caps,
     complex: Vec<Complex>,
     skiplines: Vec<usize>,
@@ -42,7 +46,13 @@ impl Rx {
             .map(|(i, _)| i)
             .collect();
         let caps = pat.caps();
+        let names = pat
+            .names
+            .iter()
+            .map(|n| n.as_deref().map(Arc::from))
+            .collect();
         Ok(Rx {
+            names,
             pat,
             caps,
             complex,
@@ -61,7 +71,7 @@ impl Rx {
     /// Named groups of the last match (fail2ban's `getGroups` with alt/tuple merging).
     pub(super) fn groups(&self, hay: &str) -> FailData {
         let mut f = FailData::default();
-        for (i, n) in self.pat.names.iter().enumerate() {
+        for (i, n) in self.names.iter().enumerate() {
             if let (Some(n), Some((s, e))) = (n, self.caps.get(i)) {
                 f.g.insert(n.clone(), hay[s..e].to_string());
             }
@@ -69,16 +79,16 @@ impl Rx {
         for c in &self.complex {
             match c {
                 Complex::Alt { group, target } => {
-                    if let Some(v) = f.g.get(group).filter(|v| !v.is_empty()).cloned()
+                    if let Some(v) = f.g.get(group.as_str()).filter(|v| !v.is_empty()).cloned()
                         && !f.truthy(target)
                     {
-                        f.g.insert(target.clone(), v);
+                        f.g.insert(target.as_str().into(), v);
                     }
                 }
                 Complex::Tuple { group, target } => {
-                    let v = f.g.get(group).cloned().unwrap_or_default();
-                    let t = f.g.get(target).cloned().unwrap_or_default();
-                    f.g.insert(target.clone(), format!("{t}\t{v}"));
+                    let v = f.g.get(group.as_str()).cloned().unwrap_or_default();
+                    let t = f.g.get(target.as_str()).cloned().unwrap_or_default();
+                    f.g.insert(target.as_str().into(), format!("{t}\t{v}"));
                 }
             }
         }

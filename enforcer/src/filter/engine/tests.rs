@@ -77,7 +77,7 @@ fn prefregex_content_and_ignoreregex() {
     assert_eq!(r[0][0].regex, 0);
     assert_eq!(r[1][0].fid, "2001:db8::1");
     assert_eq!(r[1][0].regex, 1);
-    assert!(r[2].is_empty() && f.stats.ignore_hits[0] == 1);
+    assert!(r[2].is_empty() && f.stats().ignore_hits[0] == 1);
     assert!(r[3].is_empty());
 }
 

@@ -1,0 +1,191 @@
+//! Owns [`Splitter`], the first part of a filter's pipeline: a raw line is
+//! cut to `max_line`, decoded, split around its date by the date detector
+//! (or given the last date, or now), and, for single-line filters, run
+//! through the literal prefilter, into a [`Prepared`] line for
+//! [`super::Matcher`]. It keeps the date state (the detector's template
+//! order, the last date) and nothing else, so it can run on its own thread.
+use crate::filter::FilterOptions;
+use crate::filter::date::DateDetector;
+use crate::filter::multiline::TLine;
+use crate::filter::prefilter::Prefilter;
+
+/// A line split around its date, ready for the regexes (reused from line
+/// to line).
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// The line in its parts.
+    pub tl: TLine,
+    /// Its time (its date, the last one, or now).
+    pub date: f64,
+    /// Whether any failregex can match it (false: the prefilter rules it out).
+    pub may: bool,
+    /// Which failregexes can (single-line filters).
+    pub cand: Vec<bool>,
+}
+
+/// How the current line was split around its date.
+enum Split {
+    Parts(usize, usize),
+    LastDate,
+    Whole,
+}
+
+/// The date and prefilter part of a filter.
+pub struct Splitter {
+    pub(super) dd: DateDetector,
+    pub(super) opts: FilterOptions,
+    pub(super) maxlines: usize,
+    pub(super) prefilter: Prefilter,
+    pub(super) pref_filter: Option<Prefilter>,
+    pub(super) scratch: String,
+    pub(super) last_date: Option<f64>,
+    pub(super) last_time_text: String,
+}
+
+/// Whether `hay` may match prefregex (when it has a prefilter) and any
+/// failregex; `cand` gets which failregexes.
+pub(super) fn may_match(
+    pref_filter: Option<&Prefilter>,
+    prefilter: &Prefilter,
+    hay: &[u8],
+    cand: &mut Vec<bool>,
+) -> bool {
+    if let Some(pf) = pref_filter
+        && !pf.candidates(hay, cand)
+    {
+        return false;
+    }
+    prefilter.candidates(hay, cand)
+}
+
+impl Splitter {
+    fn now(&self) -> f64 {
+        self.opts.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0)
+        })
+    }
+
+    /// Prepares one raw log line (bytes, no trailing newline).
+    pub fn split_line(&mut self, line: &[u8], out: &mut Prepared) {
+        let line = self.cut(strip_eol(line));
+        let text = String::from_utf8_lossy(line);
+        let now = self.now();
+        let mut date = None;
+        let mut split = Split::Whole;
+        if let Some(f) = self.dd.match_time(&text) {
+            let (s, e) = (f.m.dstart, f.m.dend);
+            split = Split::Parts(s, e);
+            if s < e {
+                date = self.dd.get_time(&text, &f, now);
+                if let Some(d) = date {
+                    self.last_time_text.clear();
+                    self.last_time_text.push_str(&text[s..e]);
+                    self.last_date = Some(d);
+                }
+            } else if let Some(ld) = self.last_date.filter(|&d| d > now - 60.0) {
+                split = Split::LastDate;
+                date = Some(ld);
+            } else {
+                date = Some(now);
+            }
+        }
+        if date.is_none()
+            && let Some(ld) = self.last_date.filter(|&d| d > now - 60.0)
+        {
+            split = Split::LastDate;
+            date = Some(ld);
+        }
+        out.date = date.unwrap_or(now);
+        out.may = true;
+        if self.maxlines == 1 {
+            // The prefilter sees what the regexes see: the line without its
+            // date (a literal like `[] "` may span the cut).
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            match split {
+                Split::Parts(s, e) => {
+                    scratch.push_str(&text[..s]);
+                    scratch.push_str(&text[e..]);
+                }
+                Split::LastDate | Split::Whole => scratch.push_str(&text),
+            }
+            out.may = may_match(
+                self.pref_filter.as_ref(),
+                &self.prefilter,
+                scratch.as_bytes(),
+                &mut out.cand,
+            );
+            self.scratch = scratch;
+            if !out.may {
+                return;
+            }
+        }
+        let tl = &mut out.tl;
+        let set = |dst: &mut String, src: &str| {
+            dst.clear();
+            dst.push_str(src);
+        };
+        match split {
+            Split::Parts(s, e) => {
+                set(&mut tl.pre, &text[..s]);
+                set(&mut tl.date, &text[s..e]);
+                set(&mut tl.post, &text[e..]);
+            }
+            Split::LastDate => {
+                tl.pre.clear();
+                set(&mut tl.date, &self.last_time_text);
+                set(&mut tl.post, &text);
+            }
+            Split::Whole => {
+                tl.pre.clear();
+                tl.date.clear();
+                set(&mut tl.post, &text);
+            }
+        }
+    }
+
+    /// Prepares a journal entry whose time is known (no date detection).
+    pub fn split_entry(&mut self, line: &[u8], time: f64, out: &mut Prepared) {
+        let line = self.cut(strip_eol(line));
+        out.may = self.maxlines > 1
+            || may_match(
+                self.pref_filter.as_ref(),
+                &self.prefilter,
+                line,
+                &mut out.cand,
+            );
+        if !out.may {
+            return;
+        }
+        self.last_date = Some(time);
+        out.date = time;
+        out.tl.pre.clear();
+        out.tl.date.clear();
+        out.tl.post.clear();
+        out.tl.post.push_str(&String::from_utf8_lossy(line));
+    }
+
+    /// A line cut to `max_line` bytes (at a UTF-8 boundary when it is UTF-8).
+    fn cut<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        let max = self.opts.max_line.max(1);
+        if line.len() <= max {
+            return line;
+        }
+        let mut end = max;
+        // step back over UTF-8 continuation bytes
+        while end > 0 && end > max - 3 && (line[end] & 0xC0) == 0x80 {
+            end -= 1;
+        }
+        &line[..end]
+    }
+}
+
+fn strip_eol(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r' | b'\n'] = line {
+        line = rest;
+    }
+    line
+}
