@@ -119,7 +119,17 @@ impl Filter {
         }
         let tracker = Tracker::new(&p.name, fail.len(), opts);
         let maxlines = p.maxlines.max(1);
+        // Prefregex runs in the splitter unless fail2ban's order puts the
+        // early ignoreregex pass (or a multi-line buffer) before it.
+        let early_ignore = !ignore.is_empty() && (ignore.len() as isize) < fail.len() as isize - 2;
+        let mut pref = pref;
+        let split_pref = if maxlines == 1 && !early_ignore {
+            pref.take()
+        } else {
+            None
+        };
         let splitter = Splitter {
+            pref: split_pref,
             dd,
             opts: opts.clone(),
             maxlines,
@@ -179,7 +189,9 @@ impl Filter {
 
     /// Whether prefregex runs on fancy-regex.
     pub fn prefregex_fancy(&self) -> bool {
-        self.matcher.pref.as_ref().is_some_and(|r| r.pat.is_fancy())
+        (self.matcher.pref.as_ref())
+            .or(self.splitter.pref.as_ref())
+            .is_some_and(|r| r.pat.is_fancy())
     }
 
     /// Date templates by name with their hits.

@@ -94,7 +94,8 @@ impl Matcher {
             }
             std::mem::swap(&mut self.cand, &mut p.cand);
         }
-        self.find(out);
+        let pref = p.pref.take();
+        self.find(out, pref);
     }
 
     /// fail2ban's `_ignoreLine`; `matched` = the failregex's (matched, unmatched) lines.
@@ -126,9 +127,10 @@ impl Matcher {
     }
 
     /// The matching part of fail2ban's `findFailure`.
-    fn find(&mut self, out: &mut Matches) {
+    /// `pref`: prefregex's groups when the splitter ran it.
+    fn find(&mut self, out: &mut Matches, pref: Option<FailData>) {
         let mut text = std::mem::take(&mut self.text);
-        let org = self.find_in(out, &mut text);
+        let org = self.find_in(out, &mut text, pref);
         self.text = text;
         // A single line's buffer is rebuilt for the next line: what is
         // given back is the line's own strings, to be reused.
@@ -140,7 +142,12 @@ impl Matcher {
     }
 
     /// Returns the buffer as it was on entry when it was replaced.
-    fn find_in(&mut self, out: &mut Matches, text: &mut String) -> Option<Vec<TLine>> {
+    fn find_in(
+        &mut self,
+        out: &mut Matches,
+        text: &mut String,
+        pref: Option<FailData>,
+    ) -> Option<Vec<TLine>> {
         // The buffer as it was on entry (`org`), kept aside only once
         // `self.buffer` is replaced: cloning it for every line cost an
         // allocation per line for the common case where it never changes.
@@ -156,12 +163,19 @@ impl Matcher {
             out.ignored = true;
             return None;
         }
-        let mut pre = FailData::default();
-        if let Some(p) = self.pref.as_mut() {
-            if !p.search(text) {
-                return None;
+        let pref = match (pref, self.pref.as_mut()) {
+            (Some(g), _) => Some(g),
+            (None, Some(p)) => {
+                if !p.search(text) {
+                    return None;
+                }
+                Some(p.groups(text))
             }
-            pre = p.groups(text);
+            (None, None) => None,
+        };
+        let mut pre = FailData::default();
+        if let Some(g) = pref {
+            pre = g;
             if let Some(content) = pre.g.remove("content").filter(|c| !c.is_empty()) {
                 org_saved = Some(std::mem::replace(
                     &mut self.buffer,

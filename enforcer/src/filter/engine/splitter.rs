@@ -1,12 +1,15 @@
 //! Owns [`Splitter`], the first part of a filter's pipeline: a raw line is
 //! cut to `max_line`, decoded, split around its date by the date detector
 //! (or given the last date, or now), and, for single-line filters, run
-//! through the literal prefilter, into a [`Prepared`] line for
-//! [`super::Matcher`]. It keeps the date state (the detector's template
+//! through the literal prefilter and prefregex, into a [`Prepared`] line
+//! for [`super::Matcher`]. It keeps the date state (the detector's template
 //! order, the last date) and nothing else, so it can run on its own thread.
+//! Prefregex runs here when nothing comes before it in fail2ban's order
+//! (a single-line filter without the early ignoreregex pass).
+use super::rx::Rx;
 use crate::filter::FilterOptions;
 use crate::filter::date::DateDetector;
-use crate::filter::multiline::TLine;
+use crate::filter::multiline::{FailData, TLine};
 use crate::filter::prefilter::Prefilter;
 
 /// A line split around its date, ready for the regexes (reused from line
@@ -21,6 +24,8 @@ pub struct Prepared {
     pub may: bool,
     /// Which failregexes can (single-line filters).
     pub cand: Vec<bool>,
+    /// Prefregex's groups, when it ran here (and matched).
+    pub pref: Option<FailData>,
 }
 
 /// How the current line was split around its date.
@@ -37,6 +42,8 @@ pub struct Splitter {
     pub(super) maxlines: usize,
     pub(super) prefilter: Prefilter,
     pub(super) pref_filter: Option<Prefilter>,
+    /// Prefregex, when it runs here rather than in the matcher.
+    pub(super) pref: Option<Rx>,
     pub(super) scratch: String,
     pub(super) last_date: Option<f64>,
     pub(super) last_time_text: String,
@@ -100,6 +107,7 @@ impl Splitter {
         }
         out.date = date.unwrap_or(now);
         out.may = true;
+        out.pref = None;
         if self.maxlines == 1 {
             // The prefilter sees what the regexes see: the line without its
             // date (a literal like `[] "` may span the cut).
@@ -118,6 +126,14 @@ impl Splitter {
                 scratch.as_bytes(),
                 &mut out.cand,
             );
+            if out.may
+                && let Some(p) = self.pref.as_mut()
+            {
+                out.may = p.search(&scratch);
+                if out.may {
+                    out.pref = Some(p.groups(&scratch));
+                }
+            }
             self.scratch = scratch;
             if !out.may {
                 return;
@@ -157,6 +173,7 @@ impl Splitter {
                 line,
                 &mut out.cand,
             );
+        out.pref = None;
         if !out.may {
             return;
         }
@@ -166,6 +183,12 @@ impl Splitter {
         out.tl.date.clear();
         out.tl.post.clear();
         out.tl.post.push_str(&String::from_utf8_lossy(line));
+        if let Some(p) = self.pref.as_mut() {
+            out.may = p.search(&out.tl.post);
+            if out.may {
+                out.pref = Some(p.groups(&out.tl.post));
+            }
+        }
     }
 
     /// A line cut to `max_line` bytes (at a UTF-8 boundary when it is UTF-8).
