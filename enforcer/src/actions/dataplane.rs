@@ -56,6 +56,34 @@ impl BanTable for Dataplane {
             .collect::<Result<Vec<_>, TableError>>()?;
         Dataplane::ban_many(self, &bans, jail_id).map_err(|(_, e)| err(e))
     }
+    /// One read of the maps for the whole stream (see `Dataplane::ban_stream`).
+    fn ban_stream(
+        &self,
+        hint: usize,
+        chunks: &mut dyn Iterator<Item = Vec<(Net, Option<i64>)>>,
+        jail_id: u8,
+    ) -> Result<(), TableError> {
+        let mut bad = None;
+        let mut nets = chunks.map_while(|c| {
+            match c
+                .into_iter()
+                .map(|(n, e)| Ok((net(n)?, e)))
+                .collect::<Result<Vec<_>, TableError>>()
+            {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    bad = Some(e);
+                    None
+                }
+            }
+        });
+        let r = Dataplane::ban_stream(self, hint, &mut nets, jail_id).map_err(|(_, e)| err(e));
+        drop(nets);
+        match bad {
+            Some(e) => Err(e),
+            None => r.map(drop),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::jail::Ticket;
 
 /// Everything a [`JailView`] borrows, owned, so actions can be borrowed
 /// mutably while the view is alive.
-struct ViewParts {
+pub(super) struct ViewParts {
     name: String,
     banned: usize,
     banned_total: u64,
@@ -22,7 +22,7 @@ struct ViewParts {
 }
 
 impl ViewParts {
-    fn view(&self) -> JailView<'_> {
+    pub(super) fn view(&self) -> JailView<'_> {
         JailView {
             name: &self.name,
             banned: self.banned,
@@ -42,7 +42,7 @@ enum Op {
 }
 
 impl Actions {
-    fn parts(&self) -> ViewParts {
+    pub(super) fn parts(&self) -> ViewParts {
         ViewParts {
             name: self.jail.clone(),
             banned: self.bans.size(),
@@ -213,70 +213,6 @@ impl Actions {
                 out
             }
         }
-    }
-
-    /// Restores bans read from the store at start (fail2ban's "Restore
-    /// Ban"), as [`Actions::ban_ticket`] does each but in bulk: the XDP
-    /// action writes them by the batch, one summary line is logged (the
-    /// per-ban lines are at debug level: a million of them would cost more
-    /// than the restore), nothing is written back to the store. Returns
-    /// how many were banned.
-    pub fn restore_tickets(&mut self, mut tickets: Vec<Ticket>, now: f64) -> usize {
-        for t in &mut tickets {
-            t.restored = true;
-        }
-        let bantime = self.bans.bantime();
-        let xdp = self
-            .list
-            .iter()
-            .any(|(_, a)| matches!(a, ActionImpl::Xdp(_)));
-        let commands = self
-            .list
-            .iter()
-            .any(|(_, a)| matches!(a, ActionImpl::Command(c) if !c.norestored()));
-        // What the actions need of each ban, taken as it goes in (no copy
-        // of a million tickets for the XDP action).
-        let mut entries = Vec::new();
-        let mut added = Vec::new();
-        let jail = &self.jail;
-        let n = self.bans.add_many(tickets, now, |t| {
-            log::debug!("[{jail}] Restore Ban {}", t.fid);
-            if xdp && let Some(e) = super::xdp::entry_of(t, bantime) {
-                entries.push(e);
-            }
-            if commands {
-                added.push(t.clone());
-            }
-        });
-        if n == 0 {
-            return 0;
-        }
-        let p = self.parts();
-        let view = p.view();
-        for (name, a) in &mut self.list {
-            let failed = match a {
-                ActionImpl::Xdp(x) => x.ban_entries(entries.clone()).err().map(|e| e.to_string()),
-                ActionImpl::Command(c) if !c.norestored() => {
-                    let mut err = None;
-                    for t in &added {
-                        let info = ActionInfo::new(t, view);
-                        if let Err(e) = c.ban(&info, &view, false) {
-                            err.get_or_insert(e.to_string());
-                        }
-                    }
-                    err
-                }
-                ActionImpl::Command(_) => None,
-            };
-            if let Some(e) = failed {
-                log::error!(
-                    "Failed to execute ban jail '{}' action '{name}': {e}",
-                    self.jail
-                );
-            }
-        }
-        log::info!("[{}] Restore Ban: {n} bans from the database", self.jail);
-        n
     }
 
     /// Manual ban (`banip`): addresses or CIDRs, now, with the jail's ban

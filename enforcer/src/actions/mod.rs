@@ -28,6 +28,7 @@ pub mod subst;
 pub mod xdp;
 
 mod manager;
+mod restore;
 
 pub use command::CommandAction;
 pub use info::{ActionInfo, JailView};

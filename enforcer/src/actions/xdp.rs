@@ -75,6 +75,20 @@ pub trait BanTable: Send + Sync {
         }
         Ok(())
     }
+    /// [`BanTable::ban_many`] for bans arriving in chunks, `hint` in all
+    /// (a restore: written while the jail still reads them).
+    fn ban_stream(
+        &self,
+        hint: usize,
+        chunks: &mut dyn Iterator<Item = Vec<(Net, Option<i64>)>>,
+        jail_id: u8,
+    ) -> Result<(), TableError> {
+        let _ = hint;
+        for c in chunks {
+            self.ban_many(&c, jail_id)?;
+        }
+        Ok(())
+    }
 }
 
 fn services() -> &'static BTreeMap<(String, String), u16> {
@@ -220,8 +234,12 @@ pub struct XdpAction {
     table: Arc<dyn BanTable>,
     jail_id: Option<u8>,
     scope: Scope,
-    /// foldhash: a restore adds a million at start (see `BanManager`).
+    /// What this action banned one by one (unbans take them out).
     entries: HashSet<Net, foldhash::fast::RandomState>,
+    /// What it banned in bulk at start: a list, since a set of a million
+    /// cost a tenth of the restore. Unbans leave them here; a flush lifts
+    /// the jail's ban on each, which is a no-op for one already lifted.
+    restored: Vec<Net>,
     /// Remove this action's entries when the jail stops (`enforcer unload`,
     /// `reload --unban`); off by default so bans survive restarts.
     pub flush_on_stop: bool,
@@ -254,6 +272,7 @@ impl XdpAction {
             jail_id: None,
             scope,
             entries: HashSet::default(),
+            restored: Vec::new(),
             flush_on_stop: false,
         }
     }
@@ -333,9 +352,23 @@ impl XdpAction {
     pub fn ban_entries(&mut self, bans: Vec<(Net, Option<i64>)>) -> Result<(), ActionError> {
         let id = self.id()?;
         self.table.ban_many(&bans, id).map_err(|e| self.err(e))?;
-        self.entries.reserve(bans.len());
-        self.entries.extend(bans.iter().map(|(n, _)| *n));
+        self.restored.extend(bans.iter().map(|(n, _)| *n));
         Ok(())
+    }
+
+    /// [`XdpAction::ban_entries`] for entries arriving in chunks, `hint`
+    /// in all: the data plane writes them while the sender makes more.
+    pub fn ban_stream(
+        &mut self,
+        hint: usize,
+        chunks: impl Iterator<Item = Vec<(Net, Option<i64>)>>,
+    ) -> Result<(), ActionError> {
+        let id = self.id()?;
+        let restored = &mut self.restored;
+        let mut chunks = chunks.inspect(|c| restored.extend(c.iter().map(|(n, _)| *n)));
+        let r = self.table.ban_stream(hint, &mut chunks, id);
+        drop(chunks);
+        r.map_err(|e| self.err(e))
     }
 
     pub fn unban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
@@ -354,13 +387,16 @@ impl XdpAction {
             return Ok(());
         }
         let id = self.id()?;
-        let nets: Vec<Net> = std::mem::take(&mut self.entries).into_iter().collect();
+        let mut nets: Vec<Net> = std::mem::take(&mut self.restored);
+        nets.extend(std::mem::take(&mut self.entries));
         self.table.unban_many(&nets, id).map_err(|e| self.err(e))?;
         Ok(())
     }
 
+    /// What this action banned (bans restored in bulk and since lifted
+    /// one by one included).
     pub fn entries(&self) -> impl Iterator<Item = &Net> {
-        self.entries.iter()
+        self.restored.iter().chain(self.entries.iter())
     }
 }
 

@@ -1,12 +1,15 @@
 //! Owns the active bans of one jail (fail2ban's `BanManager`): tickets by
 //! failure id plus a sorted set of ban ends, so expiry is a range scan and
 //! the next unban time is the first element.
-use std::collections::{BTreeSet, HashMap, hash_map::Entry};
+//!
+//! The tickets live in one vector (removal swaps the last one in) found
+//! through a hash index of positions: a restore at start moves a million
+//! tickets in, and a hash map holding the tickets themselves (a table twice
+//! the size for its load factor, every slot touched at random) cost more
+//! in page faults than everything else the restore does.
+use std::{collections::BTreeSet, hash::BuildHasher};
 
-/// Bans by id. foldhash, not SipHash: a restore puts a million ids in at
-/// start (SipHash was a fifth of it); it is seeded per process, so ids
-/// chosen by an attacker cannot be aimed at one bucket ahead of time.
-type ById = HashMap<String, Ticket, foldhash::fast::RandomState>;
+use hashbrown::HashTable;
 
 use super::ticket::Ticket;
 
@@ -23,9 +26,21 @@ fn key(end: f64) -> i64 {
     (end * 1000.0).floor() as i64
 }
 
+/// An index slot: the id's hash (so the table grows without reading the
+/// tickets) and the ticket's position.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u64,
+    at: u32,
+}
+
 #[derive(Debug)]
 pub struct BanManager {
-    bans: ById,
+    tickets: Vec<Ticket>,
+    index: HashTable<Slot>,
+    /// foldhash, seeded per process: ids an attacker chooses cannot be
+    /// aimed at one bucket ahead of time (SipHash cost a fifth of a restore).
+    hasher: foldhash::fast::RandomState,
     by_end: BTreeSet<(i64, String)>,
     bantime: i64,
     total: u64,
@@ -34,7 +49,9 @@ pub struct BanManager {
 impl BanManager {
     pub fn new(bantime: i64) -> BanManager {
         BanManager {
-            bans: ById::default(),
+            tickets: Vec::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             by_end: BTreeSet::new(),
             bantime,
             total: 0,
@@ -51,13 +68,13 @@ impl BanManager {
     }
     fn reindex(&mut self) {
         self.by_end = self
-            .bans
-            .values()
+            .tickets
+            .iter()
             .map(|t| (key(t.end_of_ban(self.bantime)), t.fid.clone()))
             .collect();
     }
     pub fn size(&self) -> usize {
-        self.bans.len()
+        self.tickets.len()
     }
     pub fn total(&self) -> u64 {
         self.total
@@ -65,25 +82,61 @@ impl BanManager {
     pub fn set_total(&mut self, v: u64) {
         self.total = v;
     }
+
+    fn hash(&self, fid: &str) -> u64 {
+        self.hasher.hash_one(fid)
+    }
+
+    /// Position of `fid`'s ticket, `hash` being its hash.
+    fn position(&self, fid: &str, hash: u64) -> Option<usize> {
+        let tickets = &self.tickets;
+        self.index
+            .find(hash, |s| {
+                s.hash == hash && tickets[s.at as usize].fid == fid
+            })
+            .map(|s| s.at as usize)
+    }
+
+    /// Appends a ticket whose id is not banned; its position.
+    fn push(&mut self, t: Ticket, hash: u64) -> usize {
+        let at = self.tickets.len();
+        self.tickets.push(t);
+        self.index.insert_unique(
+            hash,
+            Slot {
+                hash,
+                at: at as u32,
+            },
+            |s| s.hash,
+        );
+        at
+    }
+
     pub fn get(&self, fid: &str) -> Option<&Ticket> {
-        self.bans.get(fid)
+        self.position(fid, self.hash(fid)).map(|i| &self.tickets[i])
     }
     pub fn contains(&self, fid: &str) -> bool {
-        self.bans.contains_key(fid)
+        self.position(fid, self.hash(fid)).is_some()
     }
     pub fn iter(&self) -> impl Iterator<Item = &Ticket> {
-        self.bans.values()
+        self.tickets.iter()
     }
 
     /// fail2ban's `addBanTicket`: adds a new ban (incrementing its ban
     /// count) or, when already banned, prolongs the existing one if the new
     /// end is later.
-    pub fn add(&mut self, mut ticket: Ticket, now: f64) -> Result<&Ticket, NotAdded> {
+    pub fn add(&mut self, ticket: Ticket, now: f64) -> Result<&Ticket, NotAdded> {
+        let hash = self.hash(&ticket.fid);
+        self.add_hashed(ticket, hash, now)
+    }
+
+    fn add_hashed(&mut self, mut ticket: Ticket, hash: u64, now: f64) -> Result<&Ticket, NotAdded> {
         let eob = ticket.end_of_ban(self.bantime);
         if eob < now {
             return Err(NotAdded::Expired);
         }
-        if let Some(old) = self.bans.get_mut(&ticket.fid) {
+        if let Some(i) = self.position(&ticket.fid, hash) {
+            let old = &mut self.tickets[i];
             let old_end = old.end_of_ban(self.bantime);
             if eob > old_end {
                 let mut btm = ticket.ban_time_or(self.bantime);
@@ -104,9 +157,9 @@ impl BanManager {
         }
         ticket.ban_count += 1;
         self.total += 1;
-        let fid = ticket.fid.clone();
-        self.by_end.insert((key(eob), fid.clone()));
-        Ok(self.bans.entry(fid).or_insert(ticket))
+        self.by_end.insert((key(eob), ticket.fid.clone()));
+        let at = self.push(ticket, hash);
+        Ok(&self.tickets[at])
     }
 
     /// [`BanManager::add`] for many tickets at once (a restore at start),
@@ -122,7 +175,8 @@ impl BanManager {
         now: f64,
         mut added: impl FnMut(&Ticket),
     ) -> usize {
-        self.bans.reserve(tickets.len());
+        self.tickets.reserve(tickets.len());
+        self.index.reserve(tickets.len(), |s| s.hash);
         let mut ends = Vec::with_capacity(tickets.len());
         let mut again = Vec::new();
         let mut n = 0;
@@ -131,18 +185,17 @@ impl BanManager {
             if eob < now {
                 continue;
             }
-            let slot = match self.bans.entry(t.fid.clone()) {
-                Entry::Occupied(_) => {
-                    again.push(t);
-                    continue;
-                }
-                Entry::Vacant(v) => v,
-            };
+            let hash = self.hash(&t.fid);
+            if self.position(&t.fid, hash).is_some() {
+                again.push((t, hash));
+                continue;
+            }
             t.ban_count += 1;
             self.total += 1;
             n += 1;
             ends.push((key(eob), t.fid.clone()));
-            added(slot.insert(t));
+            added(&t);
+            self.push(t, hash);
         }
         if self.by_end.is_empty() {
             self.by_end = ends.into_iter().collect();
@@ -150,8 +203,8 @@ impl BanManager {
             let mut more: BTreeSet<(i64, String)> = ends.into_iter().collect();
             self.by_end.append(&mut more);
         }
-        for t in again {
-            if let Ok(t) = self.add(t, now) {
+        for (t, hash) in again {
+            if let Ok(t) = self.add_hashed(t, hash, now) {
                 added(t);
                 n += 1;
             }
@@ -159,9 +212,34 @@ impl BanManager {
         n
     }
 
+    /// Takes `fid`'s ticket out of the vector and the index (not `by_end`).
+    fn take(&mut self, fid: &str) -> Option<Ticket> {
+        let hash = self.hash(fid);
+        let tickets = &self.tickets;
+        let (slot, _) = self
+            .index
+            .find_entry(hash, |s| {
+                s.hash == hash && tickets[s.at as usize].fid == fid
+            })
+            .ok()?
+            .remove();
+        let at = slot.at as usize;
+        let last = self.tickets.len() - 1;
+        if at != last {
+            let moved = self.hash(&self.tickets[last].fid);
+            if let Some(s) = self
+                .index
+                .find_mut(moved, |s| s.hash == moved && s.at as usize == last)
+            {
+                s.at = at as u32;
+            }
+        }
+        Some(self.tickets.swap_remove(at))
+    }
+
     /// Removes one ban.
     pub fn remove(&mut self, fid: &str) -> Option<Ticket> {
-        let t = self.bans.remove(fid)?;
+        let t = self.take(fid)?;
         self.by_end
             .remove(&(key(t.end_of_ban(self.bantime)), t.fid.clone()));
         Some(t)
@@ -181,7 +259,7 @@ impl BanManager {
         due.into_iter()
             .filter_map(|(end, fid)| {
                 self.by_end.remove(&(end, fid.clone()));
-                self.bans.remove(&fid)
+                self.take(&fid)
             })
             .collect()
     }
@@ -194,20 +272,23 @@ impl BanManager {
             .filter(|t| *t < super::ticket::MAX_TIME)
     }
 
-    /// Removes and returns every ban, earliest end first.
+    /// Removes and returns every ban, earliest end first (the order of
+    /// `by_end`, which holds exactly each ticket's end and id).
     pub fn flush(&mut self) -> Vec<Ticket> {
-        let order = std::mem::take(&mut self.by_end);
-        order
-            .into_iter()
-            .filter_map(|(_, fid)| self.bans.remove(&fid))
-            .collect()
+        self.by_end.clear();
+        self.index.clear();
+        let mut tickets = std::mem::take(&mut self.tickets);
+        let bt = self.bantime;
+        tickets
+            .sort_by(|a, b| (key(a.end_of_ban(bt)), &a.fid).cmp(&(key(b.end_of_ban(bt)), &b.fid)));
+        tickets
     }
 
     /// Bans ordered by their end (fail2ban's `getBanList(ordered=True)`).
     pub fn ordered(&self) -> Vec<&Ticket> {
         self.by_end
             .iter()
-            .filter_map(|(_, fid)| self.bans.get(fid))
+            .filter_map(|(_, fid)| self.get(fid))
             .collect()
     }
 }

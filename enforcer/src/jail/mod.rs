@@ -228,11 +228,10 @@ impl Jail {
 
     /// Whether `ticket` is ignored (ignoreself, ignoreip, ignorecommand).
     pub fn is_ignored(&mut self, ticket: &Ticket) -> Option<IgnoreReason> {
-        let name = self.name.clone();
         let found = self.found();
         let bantime = self.bantime();
         let view = crate::actions::info::JailView {
-            name: &name,
+            name: &self.name,
             banned: 0,
             banned_total: 0,
             found,
@@ -349,24 +348,20 @@ impl Jail {
                 return Vec::new();
             }
         };
-        let mut out = Vec::new();
-        for mut t in tickets {
-            if self.is_ignored(&t).is_some() {
-                continue;
+        // In place: a million tickets are not copied into a second vector.
+        let mut tickets = tickets;
+        let default = forbantime.unwrap_or(self.bantime());
+        tickets.retain_mut(|t| {
+            // fail2ban's order: the ignore list first (an ignorecommand
+            // runs for every stored ban), then the end.
+            if self.is_ignored(t).is_some() {
+                return false;
             }
             t.restored = true;
-            let btm = t.ban_time_or(forbantime.unwrap_or(self.bantime()));
-            let rest = if btm == -1 {
-                -1.0
-            } else {
-                btm as f64 - (now - t.time).max(0.0)
-            };
-            if btm != -1 && rest <= 0.0 {
-                continue;
-            }
-            out.push(t);
-        }
-        out
+            let btm = t.ban_time_or(default);
+            btm == -1 || btm as f64 - (now - t.time).max(0.0) > 0.0
+        });
+        tickets
     }
 }
 

@@ -157,3 +157,37 @@ fn set_bantime_moves_the_ends_of_default_bans_in_the_kernel_too() {
         "a new ban gets the new ban time"
     );
 }
+
+/// A restore of more bans than one chunk: every new ban reaches the maps
+/// once, with its end, while the books take them in; duplicates and
+/// ended bans do not; a flush then lifts every one.
+#[test]
+fn restore_writes_every_ban_through_the_chunked_writer() {
+    let table = Arc::new(FakeTable::default());
+    let mut a = started_on(&table);
+    table.log.lock().unwrap().clear();
+    let n = 70_000;
+    let mut tickets: Vec<Ticket> = (0..n)
+        .map(|i| ticket(&format!("2001:db8:1::{:x}:{:x}", i >> 16, i & 0xffff)))
+        .collect();
+    tickets.push(ticket("2001:db8:1::0:5")); // again, as written before
+    let mut old = ticket("198.18.0.9");
+    old.time = NOW - 700.0; // ended under the jail's 600 s
+    tickets.push(old);
+    assert_eq!(a.restore_tickets(tickets, NOW), n);
+    assert_eq!(a.ban_manager().size(), n);
+    let end = (NOW + 600.0) as i64;
+    let log = table.log.lock().unwrap().clone();
+    assert_eq!(log.len(), n, "one write per new ban");
+    assert_eq!(log[0], format!("ban 2001:db8:1:: 7 Some({end})"));
+    assert_eq!(log[n - 1], format!("ban 2001:db8:1::1:116f 7 Some({end})"));
+    assert!(a.ban_manager().get("198.18.0.9").is_none());
+    table.log.lock().unwrap().clear();
+    a.set_flush_on_stop(true);
+    a.stop(None, NOW);
+    assert_eq!(
+        table.log.lock().unwrap().len(),
+        n,
+        "the flush lifts them all"
+    );
+}

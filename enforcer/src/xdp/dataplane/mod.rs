@@ -315,6 +315,67 @@ impl Dataplane {
         Ok(())
     }
 
+    /// [`Dataplane::ban_many`] for bans that arrive in chunks (a restore
+    /// at start, written while the jail still adds them to its books): the
+    /// exact maps are read once, before their first chunk, for `hint` bans
+    /// in all (a chunk written since must not make the next look its keys
+    /// up one by one), and the lock is held until `chunks` ends. Returns
+    /// how many were banned; `Err((done, e))`: the first `done` are banned,
+    /// nothing after is tried.
+    pub fn ban_stream(
+        &self,
+        hint: usize,
+        chunks: &mut dyn Iterator<Item = Vec<(IpNet, Option<i64>)>>,
+        jail_id: u8,
+    ) -> Result<usize, (usize, XdpError)> {
+        let bit = check_jail(jail_id).map_err(|e| (0, e))?;
+        let now = Clocks::now();
+        let mut m = self.lock();
+        let m = &mut *m;
+        let (mut snap4, mut snap6) = (None, None);
+        let mut done = 0;
+        for chunk in chunks {
+            let mut at = 0;
+            while at < chunk.len() {
+                let k = kind(&chunk[at].0);
+                let run = chunk[at..].iter().take_while(|b| kind(&b.0) == k).count();
+                let run_bans = &chunk[at..at + run];
+                let exps: Vec<u64> = run_bans.iter().map(|b| now.to_kernel(b.1)).collect();
+                let failed = |e| (done + at, e);
+                let r = match k {
+                    Kind::Host4 => {
+                        if snap4.is_none() {
+                            snap4 = Some(m.bans4.snapshot(hint).map_err(failed)?);
+                        }
+                        let keys: Vec<V4Key> = run_bans.iter().map(|b| key4(&b.0)).collect();
+                        let old = snap4.as_ref().and_then(|s| s.as_ref());
+                        m.bans4.ban_merged(&keys, &exps, bit, 0, &now, old)
+                    }
+                    Kind::Host6 => {
+                        if snap6.is_none() {
+                            snap6 = Some(m.bans6.snapshot(hint).map_err(failed)?);
+                        }
+                        let keys: Vec<V6Key> = run_bans.iter().map(|b| key6(&b.0)).collect();
+                        let old = snap6.as_ref().and_then(|s| s.as_ref());
+                        m.bans6.ban_merged(&keys, &exps, bit, 0, &now, old)
+                    }
+                    Kind::Pfx4 => {
+                        let keys: Vec<Key<V4Key>> = run_bans.iter().map(|b| pkey4(&b.0)).collect();
+                        m.pfx4.ban_each(&keys, &exps, bit, 0, &now)
+                    }
+                    Kind::Pfx6 => {
+                        let keys: Vec<Key<V6Key>> = run_bans.iter().map(|b| pkey6(&b.0)).collect();
+                        m.pfx6.ban_each(&keys, &exps, bit, 0, &now)
+                    }
+                };
+                r.map_err(|(d, e)| (done + at + d, e))?;
+                at += run;
+            }
+            done += chunk.len();
+        }
+        Ok(done)
+    }
+
     /// Lifts jail `jail_id`'s ban on exactly `net`; true if it had one.
     pub fn unban(&self, net: IpNet, jail_id: u8) -> Result<bool, XdpError> {
         let bit = check_jail(jail_id)?;

@@ -318,10 +318,9 @@ impl<M: BanMap> Table<M> {
 
     /// Adds jail `bit` to every key with its expiry (`exps[i]`), in order,
     /// writing by the batch (one syscall per [`CHUNK`]). The batch write
-    /// takes no NOEXIST, so what is there already is read first: the whole
-    /// map by the batch when it is small next to `keys`
-    /// ([`READ_ALL_FACTOR`]), else one lookup per key. `Err((done, e))`:
-    /// the first `done` keys are banned.
+    /// takes no NOEXIST, so what is there already is read first
+    /// ([`Table::snapshot`]). `Err((done, e))`: the first `done` keys are
+    /// banned.
     pub fn ban_many(
         &mut self,
         keys: &[M::Key],
@@ -333,23 +332,56 @@ impl<M: BanMap> Table<M> {
     where
         M::Key: std::hash::Hash + Eq,
     {
+        if self.batch_fd.is_none() {
+            return self.ban_each(keys, exps, bit, flags, now);
+        }
+        let old = self.snapshot(keys.len()).map_err(|e| (0, e))?;
+        self.ban_merged(keys, exps, bit, flags, now, old.as_ref())
+    }
+
+    /// What a bulk ban of `want` keys merges with: the whole map, read by
+    /// the batch, when it holds at most [`READ_ALL_FACTOR`] times `want`
+    /// entries (a restore into empty maps, a restart re-adopting its
+    /// pins); `None` (look each key up) otherwise. Taken once for a whole
+    /// restore written in chunks: a chunk written since must not make the
+    /// next one look its keys up one by one.
+    pub fn snapshot(&self, want: usize) -> Result<Snapshot<M::Key>, XdpError>
+    where
+        M::Key: std::hash::Hash + Eq,
+    {
+        let Some(fd) = &self.batch_fd else {
+            return Ok(None);
+        };
+        let limit = want.saturating_mul(READ_ALL_FACTOR).max(CHUNK);
+        let all = batch::lookup_upto::<M::Key, BanValue>(fd, CHUNK, limit)
+            .map_err(|e| XdpError::map(self.name, sys_err("bpf_map_lookup_batch", e)))?;
+        Ok(all.map(|all| all.into_iter().collect()))
+    }
+
+    /// [`Table::ban_many`] merging with `old` (from [`Table::snapshot`]).
+    pub fn ban_merged(
+        &mut self,
+        keys: &[M::Key],
+        exps: &[u64],
+        bit: u64,
+        flags: u32,
+        now: &Clocks,
+        old: Option<&ByKey<M::Key>>,
+    ) -> Result<(), (usize, XdpError)>
+    where
+        M::Key: std::hash::Hash + Eq,
+    {
         debug_assert_eq!(keys.len(), exps.len());
         let Some(fd) = &self.batch_fd else {
             return self.ban_each(keys, exps, bit, flags, now);
         };
         let name = self.name;
-        let limit = keys.len().saturating_mul(READ_ALL_FACTOR).max(CHUNK);
-        let small = batch::lookup_upto::<M::Key, BanValue>(fd, CHUNK, limit)
-            .map_err(|e| (0, XdpError::map(name, sys_err("bpf_map_lookup_batch", e))))?;
-        let values: Vec<BanValue> = match small {
-            Some(all) => {
-                let old: std::collections::HashMap<M::Key, BanValue, foldhash::fast::RandomState> =
-                    all.into_iter().collect();
-                keys.iter()
-                    .zip(exps)
-                    .map(|(k, &exp)| merged(old.get(k).copied(), bit, exp, flags, now))
-                    .collect()
-            }
+        let values: Vec<BanValue> = match old {
+            Some(old) => keys
+                .iter()
+                .zip(exps)
+                .map(|(k, &exp)| merged(old.get(k).copied(), bit, exp, flags, now))
+                .collect(),
             None => {
                 let mut v = Vec::with_capacity(keys.len());
                 for (i, (k, &exp)) in keys.iter().zip(exps).enumerate() {
@@ -376,6 +408,12 @@ impl<M: BanMap> Table<M> {
         Ok(())
     }
 }
+
+/// A map's entries before a bulk ban, by key.
+pub(super) type ByKey<K> = std::collections::HashMap<K, BanValue, foldhash::fast::RandomState>;
+
+/// [`Table::snapshot`]: the entries, or `None` when too many to read.
+pub(super) type Snapshot<K> = Option<ByKey<K>>;
 
 #[cfg(test)]
 mod tests {
