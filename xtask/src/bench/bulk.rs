@@ -36,6 +36,11 @@ pub struct BulkArgs {
     /// Give up on fail2ban's loading after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub f2b_cap_secs: u64,
+    /// Also time the restore from the store with this (older) enforcer
+    /// binary, on the same database right after the measured one: a
+    /// before/after in one run.
+    #[arg(long)]
+    pub baseline: Option<std::path::PathBuf>,
 }
 
 impl BulkArgs {
@@ -116,6 +121,7 @@ print(c.execute("SELECT count(*) FROM bips WHERE jail = ?", (jail,)).fetchone()[
 
 fn enforcer_rows(
     bin: &Path,
+    baseline: Option<&Path>,
     topo: &Topology,
     targets: &[String],
     rows: &mut Vec<Value>,
@@ -159,7 +165,12 @@ fn enforcer_rows(
     // 2. Restore from the store at start, into empty maps: the program is
     //    unloaded (pins gone), the database holds the jail's bans.
     daemon.unload();
-    fill_store(&dir.join("enforcer.sqlite3"), "bulk", targets, BANTIME)?;
+    let db = dir.join("enforcer.sqlite3");
+    fill_store(&db, "bulk", targets, BANTIME)?;
+    let filled = dir.join("filled.sqlite3");
+    if baseline.is_some() {
+        std::fs::copy(&db, &filled)?;
+    }
     let start = Instant::now();
     let mut daemon2 = Daemon::start(bin, ns, Some(DST_IF), &extra)?;
     let restore = start.elapsed();
@@ -194,10 +205,50 @@ fn enforcer_rows(
         "enforcer: load = process start until the control socket answers (program loaded and attached, every jail started, its bans restored into the XDP maps); {restored} of {} were in the maps then; restart = the same with the bans still pinned (merged, not rewritten one by one)",
         targets.len()
     ));
+    // 4. The same restore by the baseline binary: the same rows, empty maps.
+    let mut daemon3 = daemon3;
+    let mut last = None;
+    if let Some(base) = baseline {
+        daemon3.unload();
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("enforcer.sqlite3{ext}")));
+        }
+        std::fs::copy(&filled, &db)?;
+        let start = Instant::now();
+        let daemon4 = Daemon::start(base, ns, Some(DST_IF), &extra)?;
+        let took = start.elapsed();
+        let n = daemon4.count_bans()?;
+        eprintln!(
+            "bench bulk: baseline {} restore of {}: ready in {:.2} s, {n} in the maps",
+            base.display(),
+            targets.len(),
+            took.as_secs_f64()
+        );
+        rows.push(json!({
+            "peer": "enforcer (baseline)", "bans": targets.len(), "in_maps": n,
+            "how": format!("the same restore by the baseline binary {}, right after", base.display()),
+            "load_secs": took.as_secs_f64(),
+        }));
+        notes.push(format!(
+            "baseline: {} restored the same {} rows into empty maps in {:.2} s; the measured binary took {:.2} s ({:.1}x)",
+            base.display(),
+            targets.len(),
+            took.as_secs_f64(),
+            restore.as_secs_f64(),
+            took.as_secs_f64() / restore.as_secs_f64().max(1e-9)
+        ));
+        last = Some(daemon4);
+    }
     // The guards share one run directory: the last one cleans up.
     std::mem::forget(daemon);
     std::mem::forget(daemon2);
-    drop(daemon3);
+    match last {
+        Some(d) => {
+            std::mem::forget(daemon3);
+            drop(d);
+        }
+        None => drop(daemon3),
+    }
     Ok(())
 }
 
@@ -207,8 +258,16 @@ pub fn run_bulk(args: &BulkArgs, enforcer: Option<&Path>) -> Result<Value> {
     let mut notes = Vec::new();
     let targets: Vec<String> = (0..args.count).map(filler_addr).collect();
 
-    let res = super::enforcer::binary(enforcer)
-        .and_then(|bin| enforcer_rows(&bin, &topo, &targets, &mut rows, &mut notes));
+    let res = super::enforcer::binary(enforcer).and_then(|bin| {
+        enforcer_rows(
+            &bin,
+            args.baseline.as_deref(),
+            &topo,
+            &targets,
+            &mut rows,
+            &mut notes,
+        )
+    });
     if let Err(e) = res {
         check_interrupt()?;
         notes.push(format!("enforcer unavailable: {e:#}"));
