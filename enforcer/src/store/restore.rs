@@ -5,6 +5,12 @@
 //! trimming), and no `ORDER BY` (a sort of every row; restore does not need
 //! an order). The rows of jails other than some (the daemon's own bans of
 //! jails that are not configured) are read the same way, filtered by SQL.
+//!
+//! An address is restored in its canonical spelling, as fail2ban's `IPAddr`
+//! has it (`2001:db8:1::0:1a` → `2001:db8:1::1a`, `::ffff:198.18.0.7` →
+//! `198.18.0.7`), and a row stored in another spelling is renamed to it, so
+//! the jail, the maps and the store agree on the id (an unban by address
+//! finds the ban and deletes its row; ban counts add up).
 use std::{collections::BTreeMap, fmt};
 
 use rusqlite::{Row, params, params_from_iter, types::ValueRef};
@@ -190,6 +196,68 @@ fn data_bytes<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r [u8]> {
     })
 }
 
+/// Whether `text` is how `addr` displays (fail2ban's and std's RFC 5952
+/// spelling), without formatting: a million addresses are checked at start.
+fn is_canonical(addr: &std::net::IpAddr, text: &str) -> bool {
+    let a = match addr {
+        // A dotted quad that parsed is canonical (std refuses leading
+        // zeros); `::ffff:` text gave a V4 address and is not.
+        std::net::IpAddr::V4(_) => return !text.contains(':'),
+        std::net::IpAddr::V6(a) => a,
+    };
+    if a.to_ipv4_mapped().is_some() {
+        return a.to_string() == text;
+    }
+    let seg = a.segments();
+    // The longest run of two or more zero groups, the first on a tie.
+    let (mut run, mut len) = (8, 0);
+    let mut i = 0;
+    while i < 8 {
+        if seg[i] != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < 8 && seg[i] == 0 {
+            i += 1;
+        }
+        if i - start > len && i - start > 1 {
+            (run, len) = (start, i - start);
+        }
+    }
+    let mut buf = [0u8; 40];
+    let mut n = 0;
+    let mut put = |b: u8| {
+        buf[n] = b;
+        n += 1;
+    };
+    let group = |g: u16, put: &mut dyn FnMut(u8)| {
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let d = ((g >> shift) & 0xf) as u8;
+            if d != 0 || started || shift == 0 {
+                started = true;
+                put(b"0123456789abcdef"[d as usize]);
+            }
+        }
+    };
+    let mut i = 0;
+    while i < 8 {
+        if i == run {
+            put(b':');
+            put(b':');
+            i += len;
+            continue;
+        }
+        if i > 0 && i != run + len {
+            put(b':');
+        }
+        group(seg[i], &mut put);
+        i += 1;
+    }
+    &buf[..n] == text.as_bytes()
+}
+
 /// A `bips` row as a restored ticket (ban time `-2` = the jail's).
 fn ticket_row(row: &Row<'_>, max_matches: usize) -> rusqlite::Result<Ticket> {
     let ip = match row.get_ref(0)? {
@@ -198,7 +266,7 @@ fn ticket_row(row: &Row<'_>, max_matches: usize) -> rusqlite::Result<Ticket> {
     };
     let bantime: i64 = row.get(2)?;
     let data = ticket_data(data_bytes(row, 4)?, max_matches);
-    let addr = ip.parse().ok();
+    let addr = ip.parse().ok().map(crate::jail::ignore::canonical);
     let mut t = Ticket::new(ip, addr, row.get::<_, i64>(1)? as f64);
     t.ban_time = (bantime != JAIL_BANTIME).then_some(bantime);
     t.ban_count = row.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32;
@@ -223,7 +291,7 @@ impl Store {
     ) -> Result<Vec<Ticket>> {
         let max = self.max_matches() as usize;
         let since = forbantime.filter(|f| *f >= 0).map(|f| now - f);
-        self.read(|c| {
+        let mut tickets: Vec<Ticket> = self.read(|c| {
             let mut st = c.prepare(
                 "SELECT ip, timeofban, bantime, bancount, data FROM bips \
                  WHERE jail = ?1 AND (timeofban + bantime > ?2 OR bantime <= -1) \
@@ -231,6 +299,37 @@ impl Store {
             )?;
             let rows = st.query_map(params![jail, now, since], |r| ticket_row(r, max))?;
             rows.collect()
+        })?;
+        let mut renamed = Vec::new();
+        for t in &mut tickets {
+            let Some(addr) = t.ip else { continue };
+            if !is_canonical(&addr, &t.fid) {
+                let new = addr.to_string();
+                let old = std::mem::replace(&mut t.fid, new.clone());
+                renamed.push((old, new));
+            }
+        }
+        if !renamed.is_empty()
+            && let Err(e) = self.rename_targets(jail, &renamed)
+        {
+            log::error!("[{jail}] database: storing canonical addresses: {e}");
+        }
+        Ok(tickets)
+    }
+
+    /// Renames stored ids of `jail` (`(old, new)` pairs) in `bips` and
+    /// `bans`, in one commit; a current row already under the new id
+    /// gives way to the renamed one (both are the same address).
+    pub fn rename_targets(&self, jail: &str, renamed: &[(String, String)]) -> Result<()> {
+        self.write(|tx| {
+            let mut bip =
+                tx.prepare("UPDATE OR REPLACE bips SET ip = ?3 WHERE jail = ?1 AND ip = ?2")?;
+            let mut ban = tx.prepare("UPDATE bans SET ip = ?3 WHERE jail = ?1 AND ip = ?2")?;
+            for (old, new) in renamed {
+                bip.execute(params![jail, old, new])?;
+                ban.execute(params![jail, old, new])?;
+            }
+            Ok(())
         })
     }
 
@@ -304,6 +403,46 @@ mod tests {
     }
 
     #[test]
+    fn canonical_check_agrees_with_display() {
+        for text in [
+            "2001:db8:1::1a",
+            "2001:db8:1::0:1a",
+            "2001:DB8::1",
+            "2001:db8::1",
+            "2001:db8:0:0:1::1",
+            "2001:db8::1:0:0:1",
+            "2001:0db8::1",
+            "::",
+            "::1",
+            "1::",
+            "0:0:1::",
+            "2001:db8:1:2:3:4:5:6",
+            "2001:db8:0:1:2:3:4:5",
+            "2001:db8::2:3:4:5:6",
+            "::ffff:198.18.0.7",
+            "::198.18.0.7",
+            "198.18.0.7",
+        ] {
+            let a: std::net::IpAddr = text.parse().unwrap();
+            let a = crate::jail::ignore::canonical(a);
+            assert_eq!(is_canonical(&a, text), a.to_string() == text, "{text}");
+        }
+        for i in 0..70_000u32 {
+            let a = std::net::IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                (i % 3) as u16,
+                0,
+                (i >> 16) as u16,
+                (i % 5) as u16,
+                (i >> 8) as u16 & 0xff,
+                i as u16,
+            ));
+            assert!(is_canonical(&a, &a.to_string()), "{a}");
+        }
+    }
+
+    #[test]
     fn current_tickets_read_a_jails_rows_in_force() {
         let s = Store::open_in_memory().unwrap();
         let rec = |jail: &str, ip: &str, t: i64, bt: i64| BanRecord {
@@ -336,6 +475,35 @@ mod tests {
         // A fixed ban time: only bans that started within it.
         let within = s.current_tickets("sshd", 1200, Some(300)).unwrap();
         assert_eq!(within.len(), 2, "the ban of 500 started too early");
+
+        // Another spelling of an address comes back canonical, and its rows
+        // are renamed: an unban by address then finds and deletes them.
+        s.add_ban(&rec("sshd", "2001:db8:1::0:1a", 1000, 600))
+            .unwrap();
+        s.add_ban(&rec("sshd", "::ffff:198.18.0.7", 1000, 600))
+            .unwrap();
+        let mut got = s.current_tickets("sshd", 1200, None).unwrap();
+        got.sort_by(|a, b| a.fid.cmp(&b.fid));
+        let ids: Vec<_> = got.iter().map(|t| t.fid.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "198.18.0.1",
+                "198.18.0.3",
+                "198.18.0.4",
+                "198.18.0.7",
+                "2001:db8:1::1a"
+            ]
+        );
+        assert_eq!(got[3].ip, Some("198.18.0.7".parse().unwrap()));
+        assert!(s.remove_ban("sshd", "2001:db8:1::1a").unwrap());
+        assert!(s.remove_ban("sshd", "198.18.0.7").unwrap());
+        assert!(
+            s.ban_log(Some("sshd"), Some("2001:db8:1::0:1a"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(s.current_tickets("sshd", 1200, None).unwrap().len(), 3);
 
         let others = s.current_rows_except(&["sshd"], 1200).unwrap();
         assert_eq!(others.len(), 1);

@@ -76,13 +76,14 @@ fn nft_count(ns: &str) -> usize {
 
 /// Fills enforcer's database (fail2ban's v4 schema, created by the daemon)
 /// with `targets` banned in `jail` for `bantime` s, as fail2ban would have
-/// left it: one `bans` and one `bips` row each. Python's sqlite3, since the
-/// bench must not link SQLite; not timed.
+/// left it: one `bans` and one `bips` row each, the address in its
+/// canonical spelling (fail2ban stores `str(IPAddr)`). Python's sqlite3,
+/// since the bench must not link SQLite; not timed.
 fn fill_store(db: &Path, jail: &str, targets: &[String], bantime: i64) -> Result<()> {
     const FILL: &str = r#"
-import sqlite3, sys, time
+import ipaddress, sqlite3, sys, time
 db, jail, bantime = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ips = sys.stdin.read().split()
+ips = [str(ipaddress.ip_address(ip)) for ip in sys.stdin.read().split()]
 now = int(time.time())
 c = sqlite3.connect(db)
 c.execute("INSERT OR IGNORE INTO jails(name, enabled) VALUES(?, 1)", (jail,))

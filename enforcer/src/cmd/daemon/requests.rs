@@ -385,9 +385,10 @@ impl<P: BanPlane> FullControl<P> {
                 .unwrap_or_default(),
             _ => self.jails.call_all(bans_of).await,
         };
-        // Merged by address, not by spelling: the store keeps a target as
-        // it was written ("2001:db8:1::0:1a"), the maps list it canonical
-        // ("2001:db8:1::1a"); indexed, since a restored jail holds a million.
+        // Merged by address, not by spelling: the maps list a target
+        // canonical ("2001:db8:1::1a"); restored bans are canonical too, but
+        // a jail's live ban keeps its id as the log wrote it ("2001:DB8::1A");
+        // indexed, since a restored jail holds a million.
         let wanted: HashSet<String> = targets.iter().map(|t| canonical(t)).collect();
         let mut index: HashMap<(String, String), usize> = reply
             .bans
