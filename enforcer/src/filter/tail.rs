@@ -8,14 +8,124 @@
 //! non-empty and has no newline, with one path. So when the head's first
 //! match leaves such a rest, that path is the whole pattern's first match;
 //! otherwise the whole pattern decides.
+//!
+//! A head `^(?P<g>X)Y` whose only group is `g` (every stock prefregex:
+//! `^<F-MLFID>…</F-MLFID>…<F-CONTENT>.+</F-CONTENT>$`) needs no capture
+//! engine at all ([`Split`]): by the same argument, X's first match (the
+//! end a leftmost-first DFA reports) then Y's first match from there is
+//! the whole pattern's path when it leaves a rest, so two lazy-DFA scans
+//! give every span.
 use fancy_regex::{Assertion, Expr};
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind};
 
 use super::translate::ascii_build;
+
+/// Cap of a [`Split`] DFA's cache: beyond it the DFA gives up and the
+/// capture engine decides.
+const SPLIT_CACHE: usize = 1 << 18;
+
+/// `^(?P<g>X)Y` as two anchored lazy DFAs, for ASCII haystacks.
+#[derive(Debug)]
+struct Split {
+    x: DFA,
+    y: DFA,
+    /// Group index of `g`.
+    group: usize,
+}
+
+impl Split {
+    /// For a head source `^(?P<name>X)Y` whose only group is the first.
+    fn new(head: &str) -> Option<Split> {
+        let rest = head.strip_prefix("^(?P<")?;
+        let open = head.len() - rest.len() - 4;
+        let name_end = rest.find('>')?;
+        let close = group_end(head, open)?;
+        let x = &head[open + 5 + name_end..close];
+        let y = &head[close + 1..];
+        let build = |p: &str| {
+            DFA::builder()
+                .configure(
+                    DFA::config()
+                        .match_kind(MatchKind::LeftmostFirst)
+                        .cache_capacity(SPLIT_CACHE)
+                        .minimum_cache_clear_count(Some(0)),
+                )
+                .syntax(syntax::Config::new().unicode(false).utf8(false))
+                .build(p)
+                .ok()
+        };
+        let (xd, yd) = (build(x)?, build(y)?);
+        // X and Y must hold no group (and be the whole head between them).
+        let groups = |p: &str| regex::Regex::new(p).map(|r| r.captures_len()).ok();
+        if groups(x)? != 1 || groups(y)? != 1 || groups(head)? != 2 {
+            return None;
+        }
+        Some(Split {
+            x: xd,
+            y: yd,
+            group: 1,
+        })
+    }
+
+    fn caches(&self) -> (Cache, Cache) {
+        (self.x.create_cache(), self.y.create_cache())
+    }
+
+    /// The end of X's then Y's first match (None: a DFA gave up, or no match
+    /// where the whole pattern might still find one).
+    fn ends(&self, hay: &[u8], c: &mut (Cache, Cache)) -> Option<Option<(usize, usize)>> {
+        let at = |d: &DFA, cache: &mut Cache, from: usize| {
+            let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
+            d.try_search_fwd(cache, &input)
+                .map(|m| m.map(|m| m.offset()))
+        };
+        let Some(e1) = at(&self.x, &mut c.0, 0).ok()? else {
+            // no X at the start: no whole match either
+            return Some(None);
+        };
+        let e2 = at(&self.y, &mut c.1, e1).ok()??;
+        Some(Some((e1, e2)))
+    }
+}
+
+/// Byte index of the `)` closing the group opened at `open`.
+fn group_end(p: &str, open: usize) -> Option<usize> {
+    let b = p.as_bytes();
+    let (mut depth, mut i, mut class) = (0usize, open, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' if !class => {
+                class = true;
+                // a `]` first in a class is a member
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                } else if b.get(i + 1) == Some(&b'^') && b.get(i + 2) == Some(&b']') {
+                    i += 2;
+                }
+            }
+            b']' if class => class = false,
+            b'(' if !class => depth += 1,
+            b')' if !class => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
 
 const TAIL: &str = ".+)$";
 
 #[derive(Debug)]
 pub struct Tail {
+    split: Option<Split>,
     head: regex::Regex,
     head_ascii: Option<regex::bytes::Regex>,
     /// Group index of the tail group (the last group).
@@ -25,6 +135,7 @@ pub struct Tail {
 /// Reusable capture buffers of a [`Tail`].
 #[derive(Debug, Clone)]
 pub struct TailLocs {
+    split: Option<(Cache, Cache)>,
     locs: regex::CaptureLocations,
     alocs: Option<regex::bytes::CaptureLocations>,
 }
@@ -64,6 +175,7 @@ impl Tail {
             return None;
         }
         Some(Tail {
+            split: Split::new(head_src),
             head_ascii: ascii_build(head_src),
             group: groups - 1,
             head,
@@ -72,6 +184,7 @@ impl Tail {
 
     pub fn locs(&self) -> TailLocs {
         TailLocs {
+            split: self.split.as_ref().map(Split::caches),
             locs: self.head.capture_locations(),
             alocs: self.head_ascii.as_ref().map(|a| a.capture_locations()),
         }
@@ -86,6 +199,21 @@ impl Tail {
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<bool> {
         let ascii = hay.is_ascii();
+        if let (true, Some(sp), Some(c)) = (ascii, &self.split, tl.split.as_mut())
+            && let Some(ends) = sp.ends(hay.as_bytes(), c)
+        {
+            let Some((e1, e2)) = ends else {
+                return Some(false);
+            };
+            let rest = &hay[e2..];
+            if !rest.is_empty() && !rest.contains('\n') {
+                slots.iter_mut().for_each(|s| *s = None);
+                slots[0] = Some((0, hay.len()));
+                slots[sp.group] = Some((0, e1));
+                slots[self.group] = Some((e2, hay.len()));
+                return Some(true);
+            }
+        }
         let got = match (&self.head_ascii, tl.alocs.as_mut()) {
             (Some(a), Some(al)) if ascii => a
                 .captures_read(al, hay.as_bytes())
@@ -121,7 +249,7 @@ fn fill(
 
 #[cfg(test)]
 mod tests {
-    use crate::filter::translate::Pattern;
+    use crate::filter::translate::{Pattern, translate};
 
     fn groups(p: &Pattern, hay: &str) -> Option<Vec<Option<(usize, usize)>>> {
         let mut c = p.caps();
@@ -153,6 +281,51 @@ mod tests {
             assert_eq!(groups(&p, hay), want, "{hay:?}");
         }
         assert!(!Pattern::new(r"^a|(?P<c>.+)$").unwrap().has_tail());
+    }
+
+    #[test]
+    fn split_head_agrees_with_the_whole_pattern() {
+        // shapes of stock prefregexes: ^(?P<mlfid>X)Y(?P<content>.+)$
+        let pats = [
+            r"^(?P<mlfid>\s*(?:\S+\s+)?(?:sshd(?:\[\d+\])?:\s+)?)(?:error: )?(?P<content>.+)$",
+            r"^(?P<mlfid>(?:\[\])?\s*(?:<[^.]+\.[^.]+>\s+)?(?:\S+\s+)?(?:[\[\(]?sshd(?:\(\S+\))?[\]\)]?:?\s+)?)(?:(?:error|fatal): (?:PAM: )?)?(?P<content>.+)$",
+            r"^(?P<mlfid>a+)\ba*b?(?P<content>.+)$",
+            r"^(?P<mlfid>[])x(]+)(?:\))?(?P<content>.+)$",
+        ];
+        let hays = [
+            " host sshd[1]: Failed password",
+            "host sshd[1]: error: ",
+            "host sshd[1]: error: x",
+            "host sshd[1]: fatal: PAM: ",
+            "host sshd: ",
+            "<a.b> host sshd(x): y",
+            "",
+            "x\ny",
+            "aaa",
+            "aaab",
+            "aaabc",
+            "])x(])",
+            ")x",
+            "][",
+        ];
+        for py in pats {
+            let t = translate(py);
+            let tail = super::Tail::new(&t.pattern, Pattern::new(py).unwrap().names.len());
+            assert!(tail.is_some_and(|t| t.split.is_some()), "{py}");
+            let p = Pattern::new(py).unwrap();
+            let whole = regex::Regex::new(&t.pattern).unwrap();
+            for hay in hays {
+                let want = whole.captures(hay).map(|c| {
+                    (0..c.len())
+                        .map(|i| c.get(i).map(|m| (m.start(), m.end())))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(groups(&p, hay), want, "{py} on {hay:?}");
+            }
+        }
+        // a second group in the head: no split
+        let t = translate(r"^(?P<a>x)(?P<b>y)(?P<c>.+)$");
+        assert!(super::Tail::new(&t.pattern, 4).is_some_and(|t| t.split.is_none()));
         assert!(!Pattern::new(r"^a(?P<c>.+?)$").unwrap().has_tail());
     }
 }
