@@ -266,6 +266,10 @@ pub struct RegexArgs {
     /// Also list regexes without hits, with the engine each runs on.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Run the filter on one thread (by default the date detector, the
+    /// regexes and the counting each get a thread).
+    #[arg(long)]
+    pub single_thread: bool,
     /// A log file, or a single log line.
     #[arg(value_name = "LOG|LINE")]
     pub log: String,

@@ -252,10 +252,29 @@ fn run_lines(
     lines: &mut Lines,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<(Splitter, Matcher, Tracker)> {
+    let keep_text = args.print_all_matched || args.print_all_missed;
+    if args.single_thread {
+        let mut it = Item::default();
+        let mut found: Vec<Failure> = Vec::new();
+        let mut written = Ok(());
+        read_lines(&mut reader, (size, progress), |lineno, l| {
+            prepare(args, &mut splitter, now, lineno, l, &mut it, keep_text);
+            let t0 = args.verbose.then(Instant::now);
+            matcher.match_prepared(&mut it.prep, &mut it.m);
+            found.clear();
+            tracker.apply(&mut it.m, &mut found);
+            if let Some(t0) = t0 {
+                it.secs += t0.elapsed().as_secs_f64();
+            }
+            written = count(args, lines, &tracker, &mut it, &found, out);
+            written.is_ok()
+        })?;
+        written?;
+        return Ok((splitter, matcher, tracker));
+    }
     let (to_match, matching) = std::sync::mpsc::sync_channel::<Batch>(4);
     let (to_track, tracking) = std::sync::mpsc::sync_channel::<Batch>(4);
     let (to_reuse, reusable) = std::sync::mpsc::channel::<Batch>();
-    let keep_text = args.print_all_matched || args.print_all_missed;
     let verbose = args.verbose;
     std::thread::scope(|s| -> anyhow::Result<()> {
         let m = &mut matcher;
@@ -294,55 +313,20 @@ fn run_lines(
             })
             .context("starting a thread")?;
         let mut batch = Batch::default();
-        let mut lineno = 0usize;
-        let mut done_bytes = 0u64;
-        let mut buf: Vec<u8> = Vec::with_capacity(4096);
-        let read = loop {
-            buf.clear();
-            let n = match reader.read_until(b'\n', &mut buf) {
-                Ok(n) => n,
-                Err(e) => break Err(e).context("reading the log"),
-            };
-            if n == 0 {
-                break Ok(());
-            }
-            done_bytes += n as u64;
-            lineno += 1;
-            let mut l: &[u8] = &buf;
-            while let [rest @ .., b'\n' | b'\r'] = l {
-                l = rest;
-            }
-            if l.is_empty() || l[0] == b'#' {
-                continue;
-            }
+        let read = read_lines(&mut reader, (size, progress), |lineno, l| {
             if batch.len == batch.items.len() {
                 batch.items.push(Item::default());
             }
             let it = &mut batch.items[batch.len];
             batch.len += 1;
-            it.lineno = lineno;
-            let t0 = verbose.then(Instant::now);
-            if args.journal {
-                splitter.split_entry(l, now, &mut it.prep);
-            } else {
-                splitter.split_line(l, &mut it.prep);
-            }
-            it.secs = t0.map_or(0.0, |t0| t0.elapsed().as_secs_f64());
-            if keep_text {
-                it.text = String::from_utf8_lossy(l).into_owned();
-            }
+            prepare(args, &mut splitter, now, lineno, l, it, keep_text);
             if batch.len == BATCH {
                 let mut next = reusable.try_recv().unwrap_or_default();
                 next.len = 0;
-                if to_match.send(std::mem::replace(&mut batch, next)).is_err() {
-                    break Ok(());
-                }
+                return to_match.send(std::mem::replace(&mut batch, next)).is_ok();
             }
-            if progress && lineno.is_multiple_of(1 << 16) {
-                let pct = done_bytes as f64 * 100.0 / size.max(1) as f64;
-                eprint!("\r[{:<50}] {pct:5.1}%", "#".repeat((pct / 2.0) as usize));
-            }
-        };
+            true
+        });
         if batch.len > 0 {
             let _ = to_match.send(batch);
         }
@@ -355,6 +339,66 @@ fn run_lines(
         Ok(())
     })?;
     Ok((splitter, matcher, tracker))
+}
+
+/// Calls `each(lineno, line)` for every line of the log that is not empty
+/// or a comment, until it returns false; draws the progress bar.
+fn read_lines(
+    reader: &mut dyn BufRead,
+    (size, progress): (u64, bool),
+    mut each: impl FnMut(usize, &[u8]) -> bool,
+) -> anyhow::Result<()> {
+    let mut lineno = 0usize;
+    let mut done_bytes = 0u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .context("reading the log")?;
+        if n == 0 {
+            return Ok(());
+        }
+        done_bytes += n as u64;
+        lineno += 1;
+        let mut l: &[u8] = &buf;
+        while let [rest @ .., b'\n' | b'\r'] = l {
+            l = rest;
+        }
+        if l.is_empty() || l[0] == b'#' {
+            continue;
+        }
+        if !each(lineno, l) {
+            return Ok(());
+        }
+        if progress && lineno.is_multiple_of(1 << 16) {
+            let pct = done_bytes as f64 * 100.0 / size.max(1) as f64;
+            eprint!("\r[{:<50}] {pct:5.1}%", "#".repeat((pct / 2.0) as usize));
+        }
+    }
+}
+
+/// The splitter's part of one line, into `it`.
+fn prepare(
+    args: &RegexArgs,
+    splitter: &mut Splitter,
+    now: f64,
+    lineno: usize,
+    l: &[u8],
+    it: &mut Item,
+    keep_text: bool,
+) {
+    it.lineno = lineno;
+    let t0 = args.verbose.then(Instant::now);
+    if args.journal {
+        splitter.split_entry(l, now, &mut it.prep);
+    } else {
+        splitter.split_line(l, &mut it.prep);
+    }
+    it.secs = t0.map_or(0.0, |t0| t0.elapsed().as_secs_f64());
+    if keep_text {
+        it.text = String::from_utf8_lossy(l).into_owned();
+    }
 }
 
 /// Counts one line as fail2ban-regex does (and prints its failures with --json).
