@@ -262,7 +262,7 @@ fn run_lines(
             let t0 = args.verbose.then(Instant::now);
             matcher.match_prepared(&mut it.prep, &mut it.m);
             found.clear();
-            tracker.apply(&mut it.m, &mut found);
+            tracker.apply(&it.m, &mut found);
             if let Some(t0) = t0 {
                 it.secs += t0.elapsed().as_secs_f64();
             }
@@ -303,7 +303,7 @@ fn run_lines(
                 for mut batch in tracking {
                     for it in &mut batch.items[..batch.len] {
                         found.clear();
-                        t.apply(&mut it.m, &mut found);
+                        t.apply(&it.m, &mut found);
                         count(args, lines, t, it, &found, out)?;
                     }
                     // the reader may be done already

@@ -117,7 +117,13 @@ impl Filter {
         if let Some(tz) = &opts.logtimezone {
             dd.default_tz = Some(zone_offset(tz)?);
         }
-        let tracker = Tracker::new(&p.name, fail.len(), opts);
+        let tracker = Tracker::new(
+            &p.name,
+            pref.as_ref().map(|r| r.groups.clone()),
+            fail.iter().map(|r| r.groups.clone()).collect(),
+            opts,
+        );
+        let content = pref.as_ref().and_then(|r| r.groups.index("content"));
         let maxlines = p.maxlines.max(1);
         // Prefregex runs in the splitter unless fail2ban's order puts the
         // early ignoreregex pass (or a multi-line buffer) before it.
@@ -135,6 +141,7 @@ impl Filter {
             maxlines,
             prefilter: prefilter.clone(),
             pref_filter: pref_filter.clone(),
+            spare: Default::default(),
             scratch: String::new(),
             last_date: None,
             last_time_text: String::new(),
@@ -151,6 +158,7 @@ impl Filter {
             cand: Vec::new(),
             buffer: Vec::new(),
             text: String::new(),
+            content,
         };
         Ok(Filter::join(p.name.clone(), splitter, matcher, tracker))
     }
@@ -204,7 +212,7 @@ impl Filter {
         self.splitter.split_line(line, &mut self.prepared);
         self.matcher
             .match_prepared(&mut self.prepared, &mut self.matches);
-        self.tracker.apply(&mut self.matches, out);
+        self.tracker.apply(&self.matches, out);
     }
 
     /// Feed a journal entry whose time is known (no date detection).
@@ -212,7 +220,7 @@ impl Filter {
         self.splitter.split_entry(line, time, &mut self.prepared);
         self.matcher
             .match_prepared(&mut self.prepared, &mut self.matches);
-        self.tracker.apply(&mut self.matches, out);
+        self.tracker.apply(&self.matches, out);
     }
 
     /// Hit counts of the failregexes and ignoreregexes.

@@ -7,39 +7,59 @@
 //! here depends on the tracker's state (the F-MLFID cache, resolver,
 //! counts), so the parts can run on their own threads.
 use super::rx::Rx;
-use crate::filter::multiline::{FailData, TLine, buffer_text, buffer_text_into, split_matched};
+use crate::filter::multiline::{TLine, buffer_text, buffer_text_into, split_matched};
 use crate::filter::prefilter::Prefilter;
 
-pub use super::splitter::Prepared;
 use super::splitter::may_match;
+pub use super::splitter::{Prepared, Spans};
 
 /// One failregex match of a line, before the tracker merges it.
 #[derive(Debug, Clone, Default)]
 pub struct Hit {
     /// Index of the failregex.
     pub regex: usize,
-    /// Its groups, over prefregex's.
-    pub fd: FailData,
+    /// Its spans over the buffer text it ran on.
+    pub spans: Spans,
     /// The buffered lines it covers.
     pub matched: Vec<TLine>,
 }
 
-/// What matching one line gave (reused from line to line).
+/// What matching one line gave (reused from line to line, buffers and all).
 #[derive(Debug, Clone, Default)]
 pub struct Matches {
     /// The line's time (its date, the last one, or now).
     pub date: f64,
     /// An ignoreregex vetoed the line or a match of it.
     pub ignored: bool,
-    /// The failregex matches, in order (at most one unless `check_all`).
-    pub hits: Vec<Hit>,
+    /// Prefregex's match (its groups go under every hit's).
+    pub pref: Option<Spans>,
+    /// The failregex matches, in order (at most one unless `check_all`):
+    /// the first `len` of `hits`.
+    hits: Vec<Hit>,
+    len: usize,
+    spare: Spans,
 }
 
 impl Matches {
     fn reset(&mut self) {
         self.date = 0.0;
         self.ignored = false;
-        self.hits.clear();
+        Spans::clear(&mut self.pref, &mut self.spare);
+        self.len = 0;
+    }
+
+    /// The failregex matches.
+    pub fn hits(&self) -> &[Hit] {
+        &self.hits[..self.len]
+    }
+
+    /// A hit slot to fill (its buffers reused).
+    fn push(&mut self) -> &mut Hit {
+        if self.len == self.hits.len() {
+            self.hits.push(Hit::default());
+        }
+        self.len += 1;
+        &mut self.hits[self.len - 1]
     }
 }
 
@@ -58,6 +78,8 @@ pub struct Matcher {
     pub(super) buffer: Vec<TLine>,
     /// The buffer's text (reused from line to line).
     pub(super) text: String,
+    /// Prefregex's F-CONTENT group.
+    pub(super) content: Option<usize>,
     /// Hits per ignoreregex (for `enforcer regex`).
     pub ignore_hits: Vec<u64>,
 }
@@ -127,8 +149,8 @@ impl Matcher {
     }
 
     /// The matching part of fail2ban's `findFailure`.
-    /// `pref`: prefregex's groups when the splitter ran it.
-    fn find(&mut self, out: &mut Matches, pref: Option<FailData>) {
+    /// `pref`: prefregex's match when the splitter ran it.
+    fn find(&mut self, out: &mut Matches, pref: Option<Spans>) {
         let mut text = std::mem::take(&mut self.text);
         let org = self.find_in(out, &mut text, pref);
         self.text = text;
@@ -146,7 +168,7 @@ impl Matcher {
         &mut self,
         out: &mut Matches,
         text: &mut String,
-        pref: Option<FailData>,
+        pref: Option<Spans>,
     ) -> Option<Vec<TLine>> {
         // The buffer as it was on entry (`org`), kept aside only once
         // `self.buffer` is replaced: cloning it for every line cost an
@@ -163,31 +185,31 @@ impl Matcher {
             out.ignored = true;
             return None;
         }
-        let pref = match (pref, self.pref.as_mut()) {
-            (Some(g), _) => Some(g),
+        match (pref, self.pref.as_mut()) {
+            (Some(sp), _) => out.pref = Some(sp),
             (None, Some(p)) => {
                 if !p.search(text) {
                     return None;
                 }
-                Some(p.groups(text))
+                Spans::set(&mut out.pref, &mut out.spare, p, text);
             }
-            (None, None) => None,
-        };
-        let mut pre = FailData::default();
-        if let Some(g) = pref {
-            pre = g;
-            if let Some(content) = pre.g.remove("content").filter(|c| !c.is_empty()) {
-                org_saved = Some(std::mem::replace(
-                    &mut self.buffer,
-                    vec![TLine {
-                        post: content,
-                        ..Default::default()
-                    }],
-                ));
-                fresh = false;
-            }
+            (None, None) => {}
         }
-        let first = out.hits.len();
+        if let Some(sp) = &out.pref
+            && let Some((s, e)) = self
+                .content
+                .and_then(|g| sp.slots.get(g).copied().flatten())
+            && s < e
+        {
+            org_saved = Some(std::mem::replace(
+                &mut self.buffer,
+                vec![TLine {
+                    post: sp.text[s..e].to_string(),
+                    ..Default::default()
+                }],
+            ));
+            fresh = false;
+        }
         for i in 0..nfail {
             if self.cand.get(i) == Some(&false) {
                 continue;
@@ -201,11 +223,20 @@ impl Matcher {
                 continue;
             }
             let rx = &self.fail[i];
-            let (ms, me) = rx.span();
-            let fd = rx.groups(b);
-            let skipped = rx.skipped(b);
             let org = org_saved.as_deref().unwrap_or(&self.buffer);
-            let lines = split_matched(b, ms, me, org, &skipped);
+            let lines = if org.len() <= 1 {
+                // A single line: all of it matched (copied into the hit
+                // below; here only when ignoreregex needs it).
+                let m = if self.ignore.is_empty() {
+                    Vec::new()
+                } else {
+                    org.to_vec()
+                };
+                (m, Vec::new())
+            } else {
+                let (ms, me) = rx.span();
+                split_matched(b, ms, me, org, &rx.skipped(b))
+            };
             if !self.ignore.is_empty() {
                 // ignore_line may replace the buffer: keep the original.
                 if org_saved.is_none() {
@@ -220,7 +251,19 @@ impl Matcher {
                 }
                 continue;
             }
+            let hit = out.push();
+            hit.regex = i;
+            hit.spans.slots.clear();
+            hit.spans.slots.extend_from_slice(self.fail[i].slots());
+            hit.spans.text.clear();
+            hit.spans.text.push_str(text);
             let (matched, unmatched) = lines;
+            let org = org_saved.as_deref().unwrap_or(&self.buffer);
+            if org.len() <= 1 {
+                org.clone_into(&mut hit.matched);
+            } else {
+                hit.matched = matched;
+            }
             if !self.check_all || self.maxlines > 1 {
                 let old = std::mem::replace(&mut self.buffer, unmatched);
                 if org_saved.is_none() {
@@ -228,28 +271,8 @@ impl Matcher {
                 }
                 fresh = false;
             }
-            out.hits.push(Hit {
-                regex: i,
-                fd,
-                matched,
-            });
             if !self.check_all {
                 break;
-            }
-        }
-        if !pre.g.is_empty() {
-            // The failregex's groups win, but (as in fail2ban 1.1) one that
-            // did not take part leaves prefregex's value alone. The last
-            // hit takes prefregex's groups, the others a copy.
-            let n = out.hits.len();
-            for (j, h) in out.hits[first..].iter_mut().enumerate() {
-                let mut f = if first + j + 1 == n {
-                    std::mem::take(&mut pre)
-                } else {
-                    pre.clone()
-                };
-                f.g.append(&mut h.fd.g);
-                h.fd.g = f.g;
             }
         }
         org_saved

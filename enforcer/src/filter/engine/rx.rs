@@ -1,6 +1,7 @@
 //! Owns [`Rx`]: one compiled filter regex (failregex, prefregex or
-//! ignoreregex) with its reusable capture buffer, and turning its last
-//! match into fail2ban's group map (alt/tuple merging, SKIPLINES).
+//! ignoreregex) with its reusable capture buffer, and [`Groups`]: turning
+//! a match's capture slots into fail2ban's group map (alt/tuple merging,
+//! SKIPLINES), shared so that the thread that keeps the map builds it.
 use std::sync::Arc;
 
 use crate::filter::FilterError;
@@ -8,13 +9,53 @@ use crate::filter::multiline::FailData;
 use crate::filter::tags::{self, Complex};
 use crate::filter::translate::{Caps, Pattern};
 
+/// What turns a regex's capture slots into its group map.
+#[derive(Debug)]
+pub struct Groups {
+    /// Group index -> name, shared with the [`FailData`] of each match.
+    names: Vec<Option<Arc<str>>>,
+    complex: Vec<Complex>,
+}
+
+impl Groups {
+    /// Named groups of a match (fail2ban's `getGroups` with alt/tuple merging).
+    pub(super) fn of(&self, slots: &[Option<(usize, usize)>], hay: &str) -> FailData {
+        let mut f = FailData::default();
+        for (n, s) in self.names.iter().zip(slots) {
+            if let (Some(n), Some((s, e))) = (n, s) {
+                f.g.insert(n.clone(), hay[*s..*e].to_string());
+            }
+        }
+        for c in &self.complex {
+            match c {
+                Complex::Alt { group, target } => {
+                    if let Some(v) = f.g.get(group.as_str()).filter(|v| !v.is_empty()).cloned()
+                        && !f.truthy(target)
+                    {
+                        f.g.insert(target.as_str().into(), v);
+                    }
+                }
+                Complex::Tuple { group, target } => {
+                    let v = f.g.get(group.as_str()).cloned().unwrap_or_default();
+                    let t = f.g.get(target.as_str()).cloned().unwrap_or_default();
+                    f.g.insert(target.as_str().into(), format!("{t}\t{v}"));
+                }
+            }
+        }
+        f
+    }
+
+    /// Index of a named group.
+    pub(super) fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n.as_deref() == Some(name))
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Rx {
     pub(super) pat: Pattern,
-    /// Group index -> name, shared with the [`FailData`] of each match.
-    names: Vec<Option<Arc<str>>>,
+    pub(super) groups: Arc<Groups>,
     caps: Caps,
-    complex: Vec<Complex>,
     skiplines: Vec<usize>,
 }
 
@@ -52,10 +93,9 @@ impl Rx {
             .map(|n| n.as_deref().map(Arc::from))
             .collect();
         Ok(Rx {
-            names,
+            groups: Arc::new(Groups { names, complex }),
             pat,
             caps,
-            complex,
             skiplines,
         })
     }
@@ -68,31 +108,9 @@ impl Rx {
         self.caps.get(0).unwrap_or((0, 0))
     }
 
-    /// Named groups of the last match (fail2ban's `getGroups` with alt/tuple merging).
-    pub(super) fn groups(&self, hay: &str) -> FailData {
-        let mut f = FailData::default();
-        for (i, n) in self.names.iter().enumerate() {
-            if let (Some(n), Some((s, e))) = (n, self.caps.get(i)) {
-                f.g.insert(n.clone(), hay[s..e].to_string());
-            }
-        }
-        for c in &self.complex {
-            match c {
-                Complex::Alt { group, target } => {
-                    if let Some(v) = f.g.get(group.as_str()).filter(|v| !v.is_empty()).cloned()
-                        && !f.truthy(target)
-                    {
-                        f.g.insert(target.as_str().into(), v);
-                    }
-                }
-                Complex::Tuple { group, target } => {
-                    let v = f.g.get(group.as_str()).cloned().unwrap_or_default();
-                    let t = f.g.get(target.as_str()).cloned().unwrap_or_default();
-                    f.g.insert(target.as_str().into(), format!("{t}\t{v}"));
-                }
-            }
-        }
-        f
+    /// The capture slots of the last match.
+    pub(super) fn slots(&self) -> &[Option<(usize, usize)>] {
+        &self.caps.slots
     }
 
     pub(super) fn skipped(&self, hay: &str) -> Vec<String> {

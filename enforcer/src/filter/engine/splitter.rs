@@ -9,7 +9,7 @@
 use super::rx::Rx;
 use crate::filter::FilterOptions;
 use crate::filter::date::DateDetector;
-use crate::filter::multiline::{FailData, TLine};
+use crate::filter::multiline::TLine;
 use crate::filter::prefilter::Prefilter;
 
 /// A line split around its date, ready for the regexes (reused from line
@@ -24,8 +24,35 @@ pub struct Prepared {
     pub may: bool,
     /// Which failregexes can (single-line filters).
     pub cand: Vec<bool>,
-    /// Prefregex's groups, when it ran here (and matched).
-    pub pref: Option<FailData>,
+    /// Prefregex's match, when it ran here (and matched).
+    pub pref: Option<Spans>,
+}
+
+/// A match as capture spans over the text it ran on (reused from line to
+/// line: the thread that keeps the groups makes the strings).
+#[derive(Debug, Clone, Default)]
+pub struct Spans {
+    pub slots: Vec<Option<(usize, usize)>>,
+    pub text: String,
+}
+
+impl Spans {
+    /// The last match of `rx` over `text`, into `into` (its buffers reused).
+    pub(super) fn set(into: &mut Option<Spans>, spare: &mut Spans, rx: &Rx, text: &str) {
+        let mut s = into.take().unwrap_or_else(|| std::mem::take(spare));
+        s.slots.clear();
+        s.slots.extend_from_slice(rx.slots());
+        s.text.clear();
+        s.text.push_str(text);
+        *into = Some(s);
+    }
+
+    /// Sets `slot` aside into `spare` (keeping its buffers).
+    pub(super) fn clear(slot: &mut Option<Spans>, spare: &mut Spans) {
+        if let Some(s) = slot.take() {
+            *spare = s;
+        }
+    }
 }
 
 /// How the current line was split around its date.
@@ -44,6 +71,8 @@ pub struct Splitter {
     pub(super) pref_filter: Option<Prefilter>,
     /// Prefregex, when it runs here rather than in the matcher.
     pub(super) pref: Option<Rx>,
+    /// Buffers of a `Prepared::pref` that was not needed.
+    pub(super) spare: Spans,
     pub(super) scratch: String,
     pub(super) last_date: Option<f64>,
     pub(super) last_time_text: String,
@@ -107,7 +136,7 @@ impl Splitter {
         }
         out.date = date.unwrap_or(now);
         out.may = true;
-        out.pref = None;
+        Spans::clear(&mut out.pref, &mut self.spare);
         if self.maxlines == 1 {
             // The prefilter sees what the regexes see: the line without its
             // date (a literal like `[] "` may span the cut).
@@ -131,7 +160,7 @@ impl Splitter {
             {
                 out.may = p.search(&scratch);
                 if out.may {
-                    out.pref = Some(p.groups(&scratch));
+                    Spans::set(&mut out.pref, &mut self.spare, p, &scratch);
                 }
             }
             self.scratch = scratch;
@@ -173,7 +202,7 @@ impl Splitter {
                 line,
                 &mut out.cand,
             );
-        out.pref = None;
+        Spans::clear(&mut out.pref, &mut self.spare);
         if !out.may {
             return;
         }
@@ -186,7 +215,7 @@ impl Splitter {
         if let Some(p) = self.pref.as_mut() {
             out.may = p.search(&out.tl.post);
             if out.may {
-                out.pref = Some(p.groups(&out.tl.post));
+                Spans::set(&mut out.pref, &mut self.spare, p, &out.tl.post);
             }
         }
     }

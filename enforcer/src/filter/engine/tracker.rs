@@ -3,15 +3,21 @@
 //! MLFFORGET / MLFGAINED), the failure ids of a match and the
 //! [`Failure`]s they make, pending matches, and the hit counts. It takes
 //! the [`Matches`] of each line from [`super::Matcher`], in line order.
+use std::sync::Arc;
+
 use super::ids::make_failure;
 use super::matcher::Matches;
+use super::rx::Groups;
 use crate::filter::dns::Resolver;
-use crate::filter::multiline::{MlfidCache, merge};
+use crate::filter::multiline::{FailData, MlfidCache, merge};
 use crate::filter::{Failure, FilterOptions, UseDns};
 
 /// The stateful half of a filter.
 pub struct Tracker {
     pub(super) name: String,
+    /// How prefregex's and each failregex's spans make groups.
+    pref: Option<Arc<Groups>>,
+    fail: Vec<Arc<Groups>>,
     pub(super) opts: FilterOptions,
     pub(super) cache: MlfidCache,
     pub(super) resolver: Option<Resolver>,
@@ -27,9 +33,17 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub(super) fn new(name: &str, nfail: usize, opts: &FilterOptions) -> Tracker {
+    pub(super) fn new(
+        name: &str,
+        pref: Option<Arc<Groups>>,
+        fail: Vec<Arc<Groups>>,
+        opts: &FilterOptions,
+    ) -> Tracker {
+        let nfail = fail.len();
         Tracker {
             name: name.to_string(),
+            pref,
+            fail,
             opts: opts.clone(),
             cache: MlfidCache::new(opts.mlfid_cache),
             resolver: (opts.usedns == UseDns::Yes && !opts.raw_host).then(Resolver::default),
@@ -40,15 +54,32 @@ impl Tracker {
         }
     }
 
-    /// The rest of fail2ban's `findFailure` for one line's matches (taken
-    /// out of `m`): merging, ids, failures into `out`.
-    pub fn apply(&mut self, m: &mut Matches, out: &mut Vec<Failure>) {
+    /// The rest of fail2ban's `findFailure` for one line's matches:
+    /// groups, merging, ids, failures into `out`.
+    pub fn apply(&mut self, m: &Matches, out: &mut Vec<Failure>) {
         self.last_ignored = m.ignored;
         self.last_pending = (0, 0);
         let date = m.date;
-        for hit in m.hits.drain(..) {
+        let mut pre = match (&self.pref, &m.pref) {
+            (Some(g), Some(sp)) => g.of(&sp.slots, &sp.text),
+            _ => FailData::default(),
+        };
+        pre.g.remove("content");
+        let hits = m.hits();
+        for (n, hit) in hits.iter().enumerate() {
             let i = hit.regex;
-            let mut fd = hit.fd;
+            let mut fd = self.fail[i].of(&hit.spans.slots, &hit.spans.text);
+            if !pre.g.is_empty() {
+                // The failregex's groups win, but (as in fail2ban 1.1) one
+                // that did not take part leaves prefregex's value alone.
+                let mut f = if n + 1 == hits.len() {
+                    std::mem::take(&mut pre)
+                } else {
+                    pre.clone()
+                };
+                f.g.append(&mut fd.g);
+                fd = f;
+            }
             let mlfid = fd.g.get("mlfid").cloned();
             let mut cached = false;
             if let Some(id) = &mlfid {
@@ -62,7 +93,9 @@ impl Tracker {
                     return;
                 }
             } else {
-                fd.matches.get_or_insert_with(Vec::new).extend(hit.matched);
+                fd.matches
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&hit.matched);
             }
             match self.failure_ids(i, &mut fd, mlfid.is_some()) {
                 // pending: an F-MLFID line that names no one yet
