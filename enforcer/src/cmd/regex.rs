@@ -112,7 +112,7 @@ fn json_line(line: usize, f: &Failure) -> String {
 }
 
 /// Lines per hand-over between the threads.
-const BATCH: usize = 256;
+const BATCH: usize = 64;
 
 /// One line on its way through the threads.
 #[derive(Default)]
@@ -272,8 +272,8 @@ fn run_lines(
         written?;
         return Ok((splitter, matcher, tracker));
     }
-    let (to_match, matching) = std::sync::mpsc::sync_channel::<Batch>(4);
-    let (to_track, tracking) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (to_match, matching) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let (to_track, tracking) = std::sync::mpsc::sync_channel::<Batch>(2);
     let (to_reuse, reusable) = std::sync::mpsc::channel::<Batch>();
     let verbose = args.verbose;
     std::thread::scope(|s| -> anyhow::Result<()> {

@@ -159,6 +159,7 @@ impl Filter {
             buffer: Vec::new(),
             text: String::new(),
             content,
+            spare: Vec::new(),
         };
         Ok(Filter::join(p.name.clone(), splitter, matcher, tracker))
     }

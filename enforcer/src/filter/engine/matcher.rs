@@ -80,6 +80,8 @@ pub struct Matcher {
     pub(super) text: String,
     /// Prefregex's F-CONTENT group.
     pub(super) content: Option<usize>,
+    /// A buffer set aside, reused for the next line's content.
+    pub(super) spare: Vec<TLine>,
     /// Hits per ignoreregex (for `enforcer regex`).
     pub ignore_hits: Vec<u64>,
 }
@@ -159,7 +161,7 @@ impl Matcher {
         if self.maxlines == 1
             && let Some(org) = org
         {
-            self.buffer = org;
+            self.spare = std::mem::replace(&mut self.buffer, org);
         }
     }
 
@@ -201,13 +203,14 @@ impl Matcher {
                 .and_then(|g| sp.slots.get(g).copied().flatten())
             && s < e
         {
-            org_saved = Some(std::mem::replace(
-                &mut self.buffer,
-                vec![TLine {
-                    post: sp.text[s..e].to_string(),
-                    ..Default::default()
-                }],
-            ));
+            let mut content = std::mem::take(&mut self.spare);
+            content.resize_with(1, TLine::default);
+            let c = &mut content[0];
+            c.pre.clear();
+            c.date.clear();
+            c.post.clear();
+            c.post.push_str(&sp.text[s as usize..e as usize]);
+            org_saved = Some(std::mem::replace(&mut self.buffer, content));
             fresh = false;
         }
         for i in 0..nfail {
@@ -253,8 +256,7 @@ impl Matcher {
             }
             let hit = out.push();
             hit.regex = i;
-            hit.spans.slots.clear();
-            hit.spans.slots.extend_from_slice(self.fail[i].slots());
+            self.fail[i].spans(&mut hit.spans.slots);
             hit.spans.text.clear();
             hit.spans.text.push_str(text);
             let (matched, unmatched) = lines;

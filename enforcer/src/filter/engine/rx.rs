@@ -9,21 +9,26 @@ use crate::filter::multiline::FailData;
 use crate::filter::tags::{self, Complex};
 use crate::filter::translate::{Caps, Pattern};
 
-/// What turns a regex's capture slots into its group map.
+/// A named group's span in a match (compact: it crosses threads).
+pub type Span = Option<(u32, u32)>;
+
+/// What turns a regex's named-group spans into its group map.
 #[derive(Debug)]
 pub struct Groups {
-    /// Group index -> name, shared with the [`FailData`] of each match.
-    names: Vec<Option<Arc<str>>>,
+    /// (group index, name) of the named groups, names shared with the
+    /// [`FailData`] of each match.
+    named: Vec<(usize, Arc<str>)>,
     complex: Vec<Complex>,
 }
 
 impl Groups {
-    /// Named groups of a match (fail2ban's `getGroups` with alt/tuple merging).
-    pub(super) fn of(&self, slots: &[Option<(usize, usize)>], hay: &str) -> FailData {
+    /// Named groups of a match (fail2ban's `getGroups` with alt/tuple
+    /// merging); `spans[k]` is the k-th named group's.
+    pub(super) fn of(&self, spans: &[Span], hay: &str) -> FailData {
         let mut f = FailData::default();
-        for (n, s) in self.names.iter().zip(slots) {
-            if let (Some(n), Some((s, e))) = (n, s) {
-                f.g.insert(n.clone(), hay[*s..*e].to_string());
+        for ((_, n), s) in self.named.iter().zip(spans) {
+            if let Some((s, e)) = s {
+                f.g.insert(n.clone(), hay[*s as usize..*e as usize].to_string());
             }
         }
         for c in &self.complex {
@@ -45,9 +50,9 @@ impl Groups {
         f
     }
 
-    /// Index of a named group.
+    /// Position of a named group among the spans [`Rx::spans`] gives.
     pub(super) fn index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n.as_deref() == Some(name))
+        self.named.iter().position(|(_, n)| &**n == name)
     }
 }
 
@@ -87,13 +92,14 @@ impl Rx {
             .map(|(i, _)| i)
             .collect();
         let caps = pat.caps();
-        let names = pat
+        let named = pat
             .names
             .iter()
-            .map(|n| n.as_deref().map(Arc::from))
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, Arc::from(n.as_deref()?))))
             .collect();
         Ok(Rx {
-            groups: Arc::new(Groups { names, complex }),
+            groups: Arc::new(Groups { named, complex }),
             pat,
             caps,
             skiplines,
@@ -108,9 +114,12 @@ impl Rx {
         self.caps.get(0).unwrap_or((0, 0))
     }
 
-    /// The capture slots of the last match.
-    pub(super) fn slots(&self) -> &[Option<(usize, usize)>] {
-        &self.caps.slots
+    /// The named groups' spans of the last match, into `out`.
+    pub(super) fn spans(&self, out: &mut Vec<Span>) {
+        out.clear();
+        out.extend(self.groups.named.iter().map(|&(i, _)| {
+            self.caps.get(i).map(|(s, e)| (s as u32, e as u32))
+        }));
     }
 
     pub(super) fn skipped(&self, hay: &str) -> Vec<String> {

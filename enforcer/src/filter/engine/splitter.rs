@@ -6,7 +6,7 @@
 //! order, the last date) and nothing else, so it can run on its own thread.
 //! Prefregex runs here when nothing comes before it in fail2ban's order
 //! (a single-line filter without the early ignoreregex pass).
-use super::rx::Rx;
+use super::rx::{Rx, Span};
 use crate::filter::FilterOptions;
 use crate::filter::date::DateDetector;
 use crate::filter::multiline::TLine;
@@ -32,7 +32,8 @@ pub struct Prepared {
 /// line: the thread that keeps the groups makes the strings).
 #[derive(Debug, Clone, Default)]
 pub struct Spans {
-    pub slots: Vec<Option<(usize, usize)>>,
+    /// The named groups' spans (see [`super::rx::Groups::of`]).
+    pub slots: Vec<Span>,
     pub text: String,
 }
 
@@ -40,8 +41,7 @@ impl Spans {
     /// The last match of `rx` over `text`, into `into` (its buffers reused).
     pub(super) fn set(into: &mut Option<Spans>, spare: &mut Spans, rx: &Rx, text: &str) {
         let mut s = into.take().unwrap_or_else(|| std::mem::take(spare));
-        s.slots.clear();
-        s.slots.extend_from_slice(rx.slots());
+        rx.spans(&mut s.slots);
         s.text.clear();
         s.text.push_str(text);
         *into = Some(s);
