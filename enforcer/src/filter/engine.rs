@@ -142,6 +142,7 @@ impl Filter {
             prefilter: prefilter.clone(),
             pref_filter: pref_filter.clone(),
             spare: Default::default(),
+            content,
             scratch: String::new(),
             last_date: None,
             last_time_text: String::new(),

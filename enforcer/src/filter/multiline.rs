@@ -25,7 +25,11 @@ impl TLine {
     }
     /// The line as it was.
     pub fn full(&self) -> String {
-        format!("{}{}{}", self.pre, self.date, self.post)
+        let mut s = String::with_capacity(self.pre.len() + self.date.len() + self.post.len());
+        s.push_str(&self.pre);
+        s.push_str(&self.date);
+        s.push_str(&self.post);
+        s
     }
 }
 

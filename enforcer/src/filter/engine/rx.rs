@@ -117,9 +117,12 @@ impl Rx {
     /// The named groups' spans of the last match, into `out`.
     pub(super) fn spans(&self, out: &mut Vec<Span>) {
         out.clear();
-        out.extend(self.groups.named.iter().map(|&(i, _)| {
-            self.caps.get(i).map(|(s, e)| (s as u32, e as u32))
-        }));
+        out.extend(
+            self.groups
+                .named
+                .iter()
+                .map(|&(i, _)| self.caps.get(i).map(|(s, e)| (s as u32, e as u32))),
+        );
     }
 
     pub(super) fn skipped(&self, hay: &str) -> Vec<String> {

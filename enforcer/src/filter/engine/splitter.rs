@@ -73,6 +73,8 @@ pub struct Splitter {
     pub(super) pref: Option<Rx>,
     /// Buffers of a `Prepared::pref` that was not needed.
     pub(super) spare: Spans,
+    /// Prefregex's F-CONTENT group (among its spans).
+    pub(super) content: Option<usize>,
     pub(super) scratch: String,
     pub(super) last_date: Option<f64>,
     pub(super) last_time_text: String,
@@ -149,20 +151,33 @@ impl Splitter {
                 }
                 Split::LastDate | Split::Whole => scratch.push_str(&text),
             }
-            out.may = may_match(
-                self.pref_filter.as_ref(),
-                &self.prefilter,
-                scratch.as_bytes(),
-                &mut out.cand,
-            );
-            if out.may
-                && let Some(p) = self.pref.as_mut()
-            {
-                out.may = p.search(&scratch);
-                if out.may {
-                    Spans::set(&mut out.pref, &mut self.spare, p, &scratch);
+            out.may = match self.pref.as_mut() {
+                None => may_match(
+                    self.pref_filter.as_ref(),
+                    &self.prefilter,
+                    scratch.as_bytes(),
+                    &mut out.cand,
+                ),
+                // Prefregex first: its F-CONTENT is what the failregexes
+                // run on, so their literals are looked for there only.
+                Some(p) => {
+                    let ok = self
+                        .pref_filter
+                        .as_ref()
+                        .is_none_or(|pf| pf.candidates(scratch.as_bytes(), &mut out.cand))
+                        && p.search(&scratch);
+                    if ok {
+                        Spans::set(&mut out.pref, &mut self.spare, p, &scratch);
+                    }
+                    let content = out.pref.as_ref().and_then(|sp| {
+                        let (s, e) = sp.slots.get(self.content?).copied().flatten()?;
+                        (s < e).then(|| &scratch[s as usize..e as usize])
+                    });
+                    ok && self
+                        .prefilter
+                        .candidates(content.unwrap_or(&scratch).as_bytes(), &mut out.cand)
                 }
-            }
+            };
             self.scratch = scratch;
             if !out.may {
                 return;
