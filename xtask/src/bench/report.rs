@@ -386,9 +386,9 @@ fn regex_table(section: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "| tool | seconds | lines/s | peak RSS MiB | lines/s vs fail2ban-regex |"
+        "| tool | seconds | CPU seconds | lines/s | peak RSS MiB | lines/s vs fail2ban-regex |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
     let f2b = rows
         .iter()
         .find(|r| r["tool"] == "fail2ban-regex")
@@ -396,9 +396,10 @@ fn regex_table(section: &Value) -> String {
     for r in &rows {
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {} | {:.1} | {} |",
+            "| {} | {:.2} | {} | {} | {:.1} | {} |",
             r["tool"].as_str().unwrap_or(""),
             num(&r["secs"]).unwrap_or(0.0),
+            num(&r["cpu_secs"]).map_or("-".to_string(), |c| format!("{c:.2}")),
             fmt_pps(num(&r["lines_per_sec"])),
             num(&r["max_rss_kib"]).unwrap_or(0.0) / 1024.0,
             ratio(num(&r["lines_per_sec"]), f2b),
