@@ -179,7 +179,9 @@ pub fn run(args: &RegexArgs, enforcer: Option<&Path>) -> Result<Value> {
     let enf1 = measure(e1, short)?;
     let (e1_lines, e1_matched) = lines_matched(&enf1.stdout)?;
     if (e1_lines, e1_matched) != (e_lines, e_matched) {
-        bail!("enforcer regex --single-thread disagrees: {e1_matched} of {e1_lines} vs {e_matched} of {e_lines}");
+        bail!(
+            "enforcer regex --single-thread disagrees: {e1_matched} of {e1_lines} vs {e_matched} of {e_lines}"
+        );
     }
 
     let mut f = Command::new("fail2ban-regex");
