@@ -447,7 +447,7 @@ impl Dataplane {
         let m = self.lock();
         let names = jail_names(&m)?;
         let mut out = Vec::new();
-        let mut push = |net: IpNet, v: BanValue| {
+        let push = |net: IpNet, v: BanValue| {
             if now.expired(v.expires_ns) {
                 return;
             }
@@ -465,24 +465,7 @@ impl Dataplane {
                 observe: v.flags & BAN_F_OBSERVE != 0,
             });
         };
-        for (k, v) in m.bans4.all()? {
-            push(IpNet::host(Ipv4Addr::from(k.addr).into()), v);
-        }
-        for (k, v) in m.bans6.all()? {
-            push(IpNet::host(Ipv6Addr::from(k.addr).into()), v);
-        }
-        for (k, v) in m.pfx4.all()? {
-            push(
-                lpm_net(Ipv4Addr::from(k.data().addr).into(), k.prefix_len()),
-                v,
-            );
-        }
-        for (k, v) in m.pfx6.all()? {
-            push(
-                lpm_net(Ipv6Addr::from(k.data().addr).into(), k.prefix_len()),
-                v,
-            );
-        }
+        each_entry(&m, push)?;
         out.sort_by_key(|a| a.net);
         Ok(out)
     }
@@ -495,7 +478,7 @@ impl Dataplane {
         let now = Clocks::now();
         let m = self.lock();
         let mut out = Vec::new();
-        let mut push = |net: IpNet, v: BanValue| {
+        let push = |net: IpNet, v: BanValue| {
             let bits = v.jails & mask;
             if bits == 0 || now.expired(v.expires_ns) {
                 return;
@@ -507,24 +490,7 @@ impl Dataplane {
                 }
             }
         };
-        for (k, v) in m.bans4.all()? {
-            push(IpNet::host(Ipv4Addr::from(k.addr).into()), v);
-        }
-        for (k, v) in m.bans6.all()? {
-            push(IpNet::host(Ipv6Addr::from(k.addr).into()), v);
-        }
-        for (k, v) in m.pfx4.all()? {
-            push(
-                lpm_net(Ipv4Addr::from(k.data().addr).into(), k.prefix_len()),
-                v,
-            );
-        }
-        for (k, v) in m.pfx6.all()? {
-            push(
-                lpm_net(Ipv6Addr::from(k.data().addr).into(), k.prefix_len()),
-                v,
-            );
-        }
+        each_entry(&m, push)?;
         Ok(out)
     }
 
@@ -558,6 +524,30 @@ impl Dataplane {
 
 fn lpm_net(addr: IpAddr, prefix: u32) -> IpNet {
     IpNet::new(addr, prefix.min(128) as u8).unwrap_or_else(|_| IpNet::host(addr))
+}
+
+/// Calls `f` with every entry of the four ban maps (exact addresses, then
+/// prefixes; IPv4 before IPv6).
+fn each_entry(m: &Maps, mut f: impl FnMut(IpNet, BanValue)) -> Result<(), XdpError> {
+    for (k, v) in m.bans4.all()? {
+        f(IpNet::host(Ipv4Addr::from(k.addr).into()), v);
+    }
+    for (k, v) in m.bans6.all()? {
+        f(IpNet::host(Ipv6Addr::from(k.addr).into()), v);
+    }
+    for (k, v) in m.pfx4.all()? {
+        f(
+            lpm_net(Ipv4Addr::from(k.data().addr).into(), k.prefix_len()),
+            v,
+        );
+    }
+    for (k, v) in m.pfx6.all()? {
+        f(
+            lpm_net(Ipv6Addr::from(k.data().addr).into(), k.prefix_len()),
+            v,
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
