@@ -139,8 +139,11 @@ fn filters_in(config: &Path) -> Vec<String> {
 }
 
 fn check_all(config: &Path, logs: &Path, min_filters: usize) {
+    // One scratch directory per check: the two tests run in one process,
+    // in parallel unless told otherwise.
+    let tag = config.file_name().unwrap_or_default().to_string_lossy();
     let scratch: PathBuf =
-        std::env::temp_dir().join(format!("enforcer-hostile-{}", std::process::id()));
+        std::env::temp_dir().join(format!("enforcer-hostile-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let mut slow = Vec::new();
     let mut checked = 0;
