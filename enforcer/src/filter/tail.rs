@@ -36,8 +36,9 @@ struct Split {
 }
 
 impl Split {
-    /// For a head source `^(?P<name>X)Y` whose only group is the first.
-    fn new(head: &str) -> Option<Split> {
+    /// For a head source `^(?P<name>X)Y` whose only group is the first;
+    /// `head_groups`: the head's group count, group 0 included.
+    fn new(head: &str, head_groups: usize) -> Option<Split> {
         let rest = head.strip_prefix("^(?P<")?;
         let open = head.len() - rest.len() - 4;
         let name_end = rest.find('>')?;
@@ -52,16 +53,20 @@ impl Split {
                         .cache_capacity(SPLIT_CACHE)
                         .minimum_cache_clear_count(Some(0)),
                 )
-                .syntax(syntax::Config::new().unicode(false).utf8(false))
+                .syntax(syntax_config())
                 .build(p)
                 .ok()
         };
-        let (xd, yd) = (build(x)?, build(y)?);
-        // X and Y must hold no group (and be the whole head between them).
-        let groups = |p: &str| regex::Regex::new(p).map(|r| r.captures_len()).ok();
-        if groups(x)? != 1 || groups(y)? != 1 || groups(head)? != 2 {
+        // X and Y must hold no group, the head only `g` (with group 0).
+        let groups = |p: &str| {
+            syntax::parse_with(p, &syntax_config())
+                .map(|h| h.properties().explicit_captures_len())
+                .ok()
+        };
+        if head_groups != 2 || groups(x)? != 0 || groups(y)? != 0 {
             return None;
         }
+        let (xd, yd) = (build(x)?, build(y)?);
         Some(Split {
             x: xd,
             y: yd,
@@ -88,6 +93,11 @@ impl Split {
         let e2 = at(&self.y, &mut c.1, e1).ok()??;
         Some(Some((e1, e2)))
     }
+}
+
+/// The syntax a [`Split`]'s DFAs are built with (ASCII haystacks only).
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
 }
 
 /// Byte index of the `)` closing the group opened at `open`.
@@ -175,7 +185,7 @@ impl Tail {
             return None;
         }
         Some(Tail {
-            split: Split::new(head_src),
+            split: Split::new(head_src, head.captures_len()),
             head_ascii: ascii_build(head_src),
             group: groups - 1,
             head,

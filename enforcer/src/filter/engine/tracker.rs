@@ -60,12 +60,13 @@ impl Tracker {
         self.last_ignored = m.ignored;
         self.last_pending = (0, 0);
         let date = m.date;
+        let hits = m.hits();
+        // prefregex's groups are only wanted under a hit
         let mut pre = match (&self.pref, &m.pref) {
-            (Some(g), Some(sp)) => g.of(&sp.slots, &sp.text),
+            (Some(g), Some(sp)) if !hits.is_empty() => g.of(&sp.slots, &sp.text),
             _ => FailData::default(),
         };
         pre.g.remove("content");
-        let hits = m.hits();
         for (n, hit) in hits.iter().enumerate() {
             let i = hit.regex;
             let mut fd = self.fail[i].of(&hit.spans.slots, &hit.spans.text);
