@@ -218,6 +218,11 @@ impl Daemon {
     /// the maps) are gone, the database stays.
     pub fn unload(&mut self) {
         self.stop();
+        self.run_unload();
+    }
+
+    /// `enforcer unload` on this daemon's bpffs and socket.
+    fn run_unload(&self) {
         let bpffs = self.bpffs.to_string_lossy().into_owned();
         let socket = self.socket.to_string_lossy().into_owned();
         run_quiet(
@@ -253,13 +258,8 @@ impl Drop for Daemon {
         if let Ok(None) = self.child.try_wait() {
             self.stop();
         }
-        let bpffs = self.bpffs.to_string_lossy().into_owned();
-        let socket = self.socket.to_string_lossy().into_owned();
-        run_quiet(
-            &self.bin.to_string_lossy(),
-            &["unload", "--bpffs", &bpffs, "--socket", &socket],
-        );
-        run_quiet("umount", &[&bpffs]);
+        self.run_unload();
+        run_quiet("umount", &[&self.bpffs.to_string_lossy()]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
