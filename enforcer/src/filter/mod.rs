@@ -21,6 +21,7 @@ pub mod engine;
 pub mod linear;
 pub mod multiline;
 pub mod pattern;
+pub mod plan;
 pub mod prefilter;
 pub mod tags;
 pub mod tail;

@@ -5,6 +5,7 @@
 use regex::CaptureLocations;
 
 use super::linear::Linear;
+use super::plan::{Plan, PlanCaches};
 use super::tail::{Tail, TailLocs};
 use super::translate::{BACKTRACK_LIMIT, PatternError, Translated, translate};
 
@@ -30,6 +31,8 @@ pub struct Pattern {
     ascii: Option<regex::bytes::Regex>,
     /// The `(?P<x>.+)$` shortcut (see [`super::tail`]).
     tail: Option<Tail>,
+    /// Groups by DFA scans on ASCII haystacks (see [`super::plan`]).
+    plan: Option<Plan>,
     id: usize,
 }
 
@@ -45,6 +48,7 @@ pub struct Caps {
     locs: Option<CaptureLocations>,
     alocs: Option<regex::bytes::CaptureLocations>,
     tlocs: Option<TailLocs>,
+    plan: Option<PlanCaches>,
     /// The pattern the buffers were made for (locations are per regex).
     owner: usize,
 }
@@ -97,12 +101,17 @@ impl Pattern {
             Engine::Fast(r) => Tail::new(r.as_str(), names.len()),
             _ => None,
         };
+        let plan = match (&engine, &ascii, &tail) {
+            (Engine::Fast(r), Some(_), None) => Plan::new(r.as_str(), names.len()),
+            _ => None,
+        };
         Ok(Pattern {
             engine,
             names,
             source: py.to_string(),
             ascii,
             tail,
+            plan,
             id: next_id(),
         })
     }
@@ -123,9 +132,19 @@ impl Pattern {
             };
             p.names = lin.names.clone();
             p.ascii = ascii_build(lin.re.as_str());
+            p.plan = match (&p.ascii, &p.tail) {
+                (Some(_), None) => Plan::new(lin.re.as_str(), p.names.len()),
+                _ => None,
+            };
             p.engine = Engine::Linear(Box::new(lin), f);
         }
         Ok(p)
+    }
+
+    /// The plan and the ASCII build it stands in for (for tests).
+    #[cfg(test)]
+    pub(crate) fn plan_parts(&self) -> Option<(&Plan, &regex::bytes::Regex)> {
+        Some((self.plan.as_ref()?, self.ascii.as_ref()?))
     }
 
     pub fn is_fancy(&self) -> bool {
@@ -162,6 +181,7 @@ impl Pattern {
             },
             alocs: self.ascii.as_ref().map(|a| a.capture_locations()),
             tlocs: self.tail.as_ref().map(Tail::locs),
+            plan: self.plan.as_ref().map(Plan::caches),
             owner: self.id,
         }
     }
@@ -183,17 +203,30 @@ impl Pattern {
         if let (Some(a), Some(al)) = (&self.ascii, caps.alocs.as_mut())
             && hay.is_ascii()
         {
-            if a.captures_read_at(al, hay.as_bytes(), start).is_none() {
-                return false;
-            }
-            let ok = match &self.engine {
-                Engine::Linear(l, _) => l.passes(hay, |i| al.get(i)),
-                _ => true,
+            let b = hay.as_bytes();
+            let planned = match (&self.plan, caps.plan.as_mut()) {
+                (Some(p), Some(pc)) => {
+                    let Some(m) = a.find_at(b, start) else {
+                        return false;
+                    };
+                    p.captures(b, (m.start(), m.end()), pc, &mut caps.slots)
+                        .is_some()
+                }
+                _ => false,
             };
-            if ok {
+            if !planned {
+                if a.captures_read_at(al, b, start).is_none() {
+                    return false;
+                }
                 for (i, s) in caps.slots.iter_mut().enumerate() {
                     *s = al.get(i);
                 }
+            }
+            let ok = match &self.engine {
+                Engine::Linear(l, _) => l.passes(hay, |i| caps.slots.get(i).copied().flatten()),
+                _ => true,
+            };
+            if ok {
                 return true;
             }
             if let Engine::Linear(l, f) = &self.engine {

@@ -109,7 +109,7 @@ impl Splitter {
     /// Prepares one raw log line (bytes, no trailing newline).
     pub fn split_line(&mut self, line: &[u8], out: &mut Prepared) {
         let line = self.cut(strip_eol(line));
-        let text = String::from_utf8_lossy(line);
+        let text = lossy(line);
         let now = self.now();
         let mut date = None;
         let mut split = Split::Whole;
@@ -226,7 +226,7 @@ impl Splitter {
         out.tl.pre.clear();
         out.tl.date.clear();
         out.tl.post.clear();
-        out.tl.post.push_str(&String::from_utf8_lossy(line));
+        out.tl.post.push_str(&lossy(line));
         if let Some(p) = self.pref.as_mut() {
             out.may = p.search(&out.tl.post);
             if out.may {
@@ -247,6 +247,15 @@ impl Splitter {
             end -= 1;
         }
         &line[..end]
+    }
+}
+
+/// The line as text (invalid UTF-8 replaced); valid UTF-8, the common
+/// case, is checked by the fast validator rather than chunk by chunk.
+fn lossy(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(line) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(line),
     }
 }
 

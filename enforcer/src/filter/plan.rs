@@ -1,0 +1,464 @@
+//! Owns [`Plan`]: a pattern's capture groups found by anchored lazy-DFA
+//! scans instead of a capture engine, for ASCII haystacks. The capture
+//! engine (a bounded backtracker over the whole NFA) was most of the cost
+//! of a failregex hit.
+//!
+//! A plan walks the pattern's top-level structure: a concatenation is run
+//! part by part, a part without groups is one anchored DFA scan, a group
+//! spans what its inner part scanned, an alternation takes the first
+//! branch whose DFA matches, a greedy `X?` takes X when X's DFA matches,
+//! and a lazy `(?P<g>C*?)` (C one byte class) ends where the rest of its
+//! concatenation first matches.
+//!
+//! Exact by the backtracking order: the first match of a pattern is the
+//! first leaf of the tree of choices (first part's paths in priority
+//! order, then the next part's from where each ends, ...). A leftmost-first
+//! DFA scan gives the end of a part's first path, so when every part's
+//! first path leads on to a match of the whole, that is the first leaf,
+//! groups included. Whenever a step finds nothing (the first path of a
+//! part would have to be given up for a later one), or a DFA gives up, the
+//! plan returns None and the capture engine decides.
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind, meta};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Cap of each DFA's cache: beyond it the DFA gives up (and the capture
+/// engine decides).
+const CACHE: usize = 1 << 18;
+
+#[derive(Debug)]
+enum Node {
+    /// No groups inside: one scan of `dfas[i]`.
+    Plain(usize),
+    /// An empty group (a marker): matches here, spans nothing.
+    Mark(usize),
+    Group(usize, Box<Node>),
+    Seq(Vec<Node>),
+    /// Branches, each with the DFA that tells whether it matches here and
+    /// the groups it holds.
+    Alt(Vec<Branch>),
+    /// A greedy `X?` whose X holds groups (as a branch).
+    Opt(Box<Branch>),
+    /// A lazy `(?P<g>C*?)` (or `C+?`) followed by `rest` in a concatenation:
+    /// the group ends where `rest` first matches.
+    Lazy {
+        slot: Vec<usize>,
+        class: Box<[bool; 256]>,
+        min: usize,
+        rest: usize,
+    },
+    /// A greedy `(?P<g>C*)` (or `C+`, `C{n,}`) followed by `rest` (a DFA)
+    /// in a concatenation: the group ends at the last place, from the
+    /// farthest C reaches down, where `rest` matches.
+    Greedy {
+        slot: Vec<usize>,
+        class: Box<[bool; 256]>,
+        min: usize,
+        rest: usize,
+        /// What `rest` starts with (only places that start so are tried).
+        lit: Vec<u8>,
+    },
+}
+
+/// A part that may not match here (a branch, an optional part).
+#[derive(Debug)]
+struct Branch {
+    /// Its DFA: whether it matches here at all (None: its plan fails only
+    /// where it does not match, see [`Node::exact`]).
+    probe: Option<usize>,
+    node: Node,
+    /// The groups inside (cleared when its plan does not get through).
+    groups: Vec<usize>,
+}
+
+/// How far a greedy part looks back for a place where the rest matches.
+const GREEDY_TRIES: usize = 32;
+
+/// A compiled plan (see the module documentation).
+#[derive(Debug)]
+pub struct Plan {
+    root: Node,
+    dfas: Vec<DFA>,
+    /// Unanchored regexes of the parts that follow a [`Node::Lazy`].
+    rests: Vec<meta::Regex>,
+    slots: usize,
+}
+
+/// A plan's DFA caches (one per DFA, reused from line to line).
+#[derive(Debug, Clone)]
+pub struct PlanCaches(Vec<Cache>);
+
+/// The syntax plans are built with: what the ASCII build of a pattern uses.
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+impl Plan {
+    /// The plan of a pattern (in regex-crate syntax) with `slots` groups
+    /// (group 0 included); None when its shape has no plan (a group inside
+    /// a repetition, a lazy group that is not one class).
+    pub fn new(pattern: &str, slots: usize) -> Option<Plan> {
+        let hir = syntax::parse_with(pattern, &syntax_config()).ok()?;
+        if hir.properties().explicit_captures_len() == 0 {
+            return None;
+        }
+        let mut plan = Plan {
+            root: Node::Mark(0),
+            dfas: Vec::new(),
+            rests: Vec::new(),
+            slots,
+        };
+        plan.root = plan.node(&hir)?;
+        Some(plan)
+    }
+
+    pub fn caches(&self) -> PlanCaches {
+        PlanCaches(self.dfas.iter().map(DFA::create_cache).collect())
+    }
+
+    fn dfa(&mut self, hir: &Hir) -> Option<usize> {
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().which_captures(WhichCaptures::None))
+            .build_from_hir(hir)
+            .ok()?;
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .cache_capacity(CACHE)
+                    .minimum_cache_clear_count(Some(0)),
+            )
+            .build_from_nfa(nfa)
+            .ok()?;
+        self.dfas.push(dfa);
+        Some(self.dfas.len() - 1)
+    }
+
+    fn node(&mut self, hir: &Hir) -> Option<Node> {
+        if hir.properties().explicit_captures_len() == 0 {
+            return Some(Node::Plain(self.dfa(hir)?));
+        }
+        match hir.kind() {
+            HirKind::Capture(c) => {
+                let slot = c.index as usize;
+                if c.sub.properties().explicit_captures_len() == 0
+                    && matches!(c.sub.kind(), HirKind::Empty)
+                {
+                    return Some(Node::Mark(slot));
+                }
+                Some(Node::Group(slot, Box::new(self.node(&c.sub)?)))
+            }
+            HirKind::Concat(items) => self.seq(items),
+            HirKind::Alternation(branches) => {
+                let mut alts = Vec::with_capacity(branches.len());
+                for b in branches {
+                    alts.push(self.branch(b)?);
+                }
+                Some(Node::Alt(alts))
+            }
+            HirKind::Repetition(r) if r.min == 0 && r.max == Some(1) && r.greedy => {
+                Some(Node::Opt(Box::new(self.branch(&r.sub)?)))
+            }
+            _ => None,
+        }
+    }
+
+    fn branch(&mut self, hir: &Hir) -> Option<Branch> {
+        let mut groups = Vec::new();
+        capture_indices(hir, &mut groups);
+        let node = self.node(hir)?;
+        let probe = match node.exact() {
+            true => None,
+            false => Some(self.dfa(hir)?),
+        };
+        Some(Branch {
+            probe,
+            node,
+            groups,
+        })
+    }
+
+    fn seq(&mut self, items: &[Hir]) -> Option<Node> {
+        let mut out = Vec::new();
+        let mut plain: Vec<Hir> = Vec::new();
+        let mut i = 0;
+        while i < items.len() {
+            let h = &items[i];
+            if h.properties().explicit_captures_len() == 0 {
+                plain.push(h.clone());
+                i += 1;
+                continue;
+            }
+            if !plain.is_empty() {
+                let p = Hir::concat(std::mem::take(&mut plain));
+                out.push(Node::Plain(self.dfa(&p)?));
+            }
+            if i + 1 < items.len()
+                && let Some((slot, class, min)) = lazy_class(h)
+            {
+                let rest = Hir::concat(items[i + 1..].to_vec());
+                let re = meta::Regex::builder()
+                    .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
+                    .build_from_hir(&rest)
+                    .ok()?;
+                self.rests.push(re);
+                out.push(Node::Lazy {
+                    slot,
+                    class,
+                    min,
+                    rest: self.rests.len() - 1,
+                });
+            } else if i + 1 < items.len()
+                && let Some((slot, class, min)) = greedy_class(h)
+            {
+                let lit = match items[i + 1].kind() {
+                    HirKind::Literal(l) => l.0.to_vec(),
+                    _ => Vec::new(),
+                };
+                let rest = self.dfa(&Hir::concat(items[i + 1..].to_vec()))?;
+                out.push(Node::Greedy {
+                    slot,
+                    class,
+                    min,
+                    rest,
+                    lit,
+                });
+            } else {
+                out.push(self.node(h)?);
+            }
+            i += 1;
+        }
+        if !plain.is_empty() {
+            out.push(Node::Plain(self.dfa(&Hir::concat(plain))?));
+        }
+        Some(Node::Seq(out))
+    }
+
+    /// The groups of the first match of the pattern at `start..end` (the
+    /// whole match, as a search found it) into `slots`; None: the capture
+    /// engine must decide.
+    pub fn captures(
+        &self,
+        hay: &[u8],
+        (start, end): (usize, usize),
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<()> {
+        if slots.len() != self.slots {
+            return None;
+        }
+        slots.iter_mut().for_each(|s| *s = None);
+        let e = self.run(&self.root, hay, start, caches, slots)?;
+        if e != end {
+            return None;
+        }
+        slots[0] = Some((start, end));
+        Some(())
+    }
+
+    fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {
+        let input = Input::new(hay).range(at..).anchored(Anchored::Yes);
+        let m = self.dfas[d]
+            .try_search_fwd(&mut caches.0[d], &input)
+            .ok()??;
+        Some(m.offset())
+    }
+
+    fn run(
+        &self,
+        node: &Node,
+        hay: &[u8],
+        at: usize,
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<usize> {
+        match node {
+            Node::Plain(d) => self.scan(*d, hay, at, caches),
+            Node::Mark(g) => {
+                *slots.get_mut(*g)? = Some((at, at));
+                Some(at)
+            }
+            Node::Group(g, inner) => {
+                let e = self.run(inner, hay, at, caches, slots)?;
+                *slots.get_mut(*g)? = Some((at, e));
+                Some(e)
+            }
+            Node::Seq(items) => {
+                let mut pos = at;
+                let mut k = 0;
+                while k < items.len() {
+                    if let Node::Lazy {
+                        slot,
+                        class,
+                        min,
+                        rest,
+                    } = &items[k]
+                    {
+                        let from = at_least(pos, *min, hay.len())?;
+                        let input = Input::new(hay).range(from..);
+                        let m = self.rests[*rest].search(&input)?;
+                        let b = m.start();
+                        if !hay[pos..b].iter().all(|&c| class[c as usize]) {
+                            return None;
+                        }
+                        for &g in slot {
+                            *slots.get_mut(g)? = Some((pos, b));
+                        }
+                        pos = b;
+                    } else if let Node::Greedy {
+                        slot,
+                        class,
+                        min,
+                        rest,
+                        lit,
+                    } = &items[k]
+                    {
+                        let reach = pos
+                            + hay[pos..]
+                                .iter()
+                                .take_while(|&&c| class[c as usize])
+                                .count();
+                        let low = at_least(pos, *min, hay.len())?;
+                        let b = (low..=reach)
+                            .rev()
+                            .filter(|&b| hay[b..].starts_with(lit))
+                            .take(GREEDY_TRIES)
+                            .find(|&b| self.scan(*rest, hay, b, caches).is_some())?;
+                        for &g in slot {
+                            *slots.get_mut(g)? = Some((pos, b));
+                        }
+                        pos = b;
+                    } else {
+                        pos = self.run(&items[k], hay, pos, caches, slots)?;
+                    }
+                    k += 1;
+                }
+                Some(pos)
+            }
+            Node::Alt(alts) => {
+                for b in alts {
+                    if let Some(e) = self.try_branch(b, hay, at, caches, slots)? {
+                        return Some(e);
+                    }
+                }
+                None
+            }
+            Node::Opt(b) => Some(self.try_branch(b, hay, at, caches, slots)?.unwrap_or(at)),
+            // only inside a Seq (handled there)
+            Node::Lazy { .. } | Node::Greedy { .. } => None,
+        }
+    }
+}
+
+impl Plan {
+    /// A part that may not match: Some(Some(end)) when its plan gets
+    /// through, Some(None) when it does not match here at all, None when
+    /// it matches but its plan cannot tell how. Its plan runs first (a
+    /// part that matches is the common case); its DFA only tells the last
+    /// two apart.
+    fn try_branch(
+        &self,
+        b: &Branch,
+        hay: &[u8],
+        at: usize,
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<Option<usize>> {
+        if let Some(e) = self.run(&b.node, hay, at, caches, slots) {
+            return Some(Some(e));
+        }
+        for &g in &b.groups {
+            *slots.get_mut(g)? = None;
+        }
+        match b.probe.map(|p| self.scan(p, hay, at, caches)) {
+            Some(Some(_)) => None,
+            _ => Some(None),
+        }
+    }
+}
+
+impl Node {
+    /// Whether the node's plan fails only where it does not match at all
+    /// (it makes no choice a later part could have to undo).
+    fn exact(&self) -> bool {
+        match self {
+            Node::Plain(_) | Node::Mark(_) => true,
+            Node::Group(_, n) => n.exact(),
+            Node::Alt(bs) => bs.iter().all(|b| b.node.exact()),
+            Node::Opt(b) => b.node.exact(),
+            Node::Seq(_) | Node::Lazy { .. } | Node::Greedy { .. } => false,
+        }
+    }
+}
+
+/// Capture indices in `h`.
+fn capture_indices(h: &Hir, out: &mut Vec<usize>) {
+    match h.kind() {
+        HirKind::Capture(c) => {
+            out.push(c.index as usize);
+            capture_indices(&c.sub, out);
+        }
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            v.iter().for_each(|x| capture_indices(x, out));
+        }
+        HirKind::Repetition(r) => capture_indices(&r.sub, out),
+        _ => {}
+    }
+}
+
+fn at_least(pos: usize, min: usize, len: usize) -> Option<usize> {
+    let p = pos.checked_add(min)?;
+    (p <= len).then_some(p)
+}
+
+/// `(?P<g>C*?)` / `(?P<g>C+?)` with C one byte class: (slot, C, min).
+fn lazy_class(h: &Hir) -> Option<(Vec<usize>, Box<[bool; 256]>, usize)> {
+    rep_class(h, false)
+}
+
+/// `(?P<g>C*)` / `(?P<g>C{n,})` with C one byte class: (slot, C, n).
+fn greedy_class(h: &Hir) -> Option<(Vec<usize>, Box<[bool; 256]>, usize)> {
+    rep_class(h, true)
+}
+
+fn rep_class(h: &Hir, greedy: bool) -> Option<(Vec<usize>, Box<[bool; 256]>, usize)> {
+    // groups around groups (a marker inside a named group) span the same
+    let mut slots = Vec::new();
+    let mut h = h;
+    while let HirKind::Capture(c) = h.kind() {
+        slots.push(c.index as usize);
+        h = &c.sub;
+    }
+    let HirKind::Repetition(r) = h.kind() else {
+        return None;
+    };
+    if r.greedy != greedy || r.max.is_some() || (!greedy && r.min > 1) {
+        return None;
+    }
+    let mut set = Box::new([false; 256]);
+    match r.sub.kind() {
+        HirKind::Class(Class::Bytes(b)) => {
+            for range in b.iter() {
+                for x in range.start()..=range.end() {
+                    set[x as usize] = true;
+                }
+            }
+        }
+        HirKind::Class(Class::Unicode(u)) => {
+            for range in u.iter() {
+                let (s, e) = (range.start() as u32, range.end() as u32);
+                for x in s..=e.min(0x7f) {
+                    set[x as usize] = true;
+                }
+            }
+        }
+        HirKind::Literal(l) if l.0.len() == 1 => set[l.0[0] as usize] = true,
+        _ => return None,
+    }
+    (!slots.is_empty()).then_some((slots, set, r.min as usize))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! The plan against the regex crate's capture engine, on the same pattern.
+use super::Plan;
+
+/// Every group span of the first match of `pat` in `hay`, by the capture
+/// engine and by the plan (None: the plan gave up, or no match).
+type Slots = Vec<Option<(usize, usize)>>;
+
+fn both(pat: &str, hay: &[u8]) -> Option<(Slots, Option<Slots>)> {
+    let re = regex::bytes::RegexBuilder::new(pat)
+        .unicode(false)
+        .build()
+        .unwrap();
+    let mut locs = re.capture_locations();
+    re.captures_read_at(&mut locs, hay, 0)?;
+    let want: Vec<_> = (0..locs.len()).map(|i| locs.get(i)).collect();
+    let plan = Plan::new(pat, locs.len());
+    let got = plan.and_then(|p| {
+        let m = re.find(hay)?;
+        let mut slots = vec![None; locs.len()];
+        let mut c = p.caches();
+        p.captures(hay, (m.start(), m.end()), &mut c, &mut slots)?;
+        Some(slots)
+    });
+    Some((want, got))
+}
+
+#[test]
+fn plans_agree_with_the_capture_engine() {
+    let pats = [
+        r"^(?P<a>x+)(?P<b>x*)y",
+        r"^Failed (?:(?P<nofail>publickey)|\S+) for (?P<inv>invalid user )?(?P<user>\S+) from (?P<ip>[\d.]+)(?: port \d+)?",
+        r"^[iI](?:llegal|nvalid) user (?P<user>.*?) (?:from )?(?P<ip>(?:\d{1,3}\.){3}\d{1,3})(?: port \d+)?\s*$",
+        r"^(?P<u>.*?) (?P<v>\S+)$",
+        r"^(?P<a>a|ab)(?P<b>c|bcd)(?P<c>d*)",
+        r"(?P<x>b+)(?P<y>c)?",
+        r"^(?:(?P<m>)x|y)(?P<n>z+)",
+        r"^(?P<u>[^:]+?):(?P<r>.*)",
+        r"^(?P<u>.+?) from (?P<h>\S+)",
+    ];
+    let hays: &[&[u8]] = &[
+        b"xxxy",
+        b"xy",
+        b"Failed password for root from 198.18.0.1 port 22",
+        b"Failed publickey for invalid user x from 198.18.0.1",
+        b"Failed none for invalid user  from 198.18.0.1 port 5",
+        b"Invalid user bob from 198.18.0.9 port 22",
+        b"Invalid user bob from x from 198.18.0.9",
+        b"invalid user  198.18.0.9",
+        b"a b",
+        b"a b c",
+        b"abcd",
+        b"abcdd",
+        b"acdd",
+        b"xxbbbc",
+        b"bb",
+        b"xzz",
+        b"yzz",
+        b"user:rest:more",
+        b"a from b from c",
+        b" from x",
+    ];
+    let (mut planned, mut total) = (0, 0);
+    for p in pats {
+        for h in hays {
+            let Some((want, got)) = both(p, h) else {
+                continue;
+            };
+            total += 1;
+            if let Some(got) = got {
+                planned += 1;
+                assert_eq!(got, want, "{p} on {:?}", String::from_utf8_lossy(h));
+            }
+        }
+    }
+    assert!(
+        total > 30 && planned * 10 > total * 7,
+        "{planned}/{total} planned"
+    );
+}
+
+/// Every failregex of every stock filter, on every line of the sample
+/// logs and on the line's text from each space on (what a prefregex's
+/// F-CONTENT leaves starts at such a place): the plan never disagrees.
+#[test]
+fn plans_agree_on_stock_filters_and_sample_logs() {
+    use crate::filter::pattern::Pattern;
+    use crate::filter::tags;
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fail2ban");
+    let config = shared.join("config");
+    let logs = shared.join("fail2ban/tests/files/logs");
+    assert!(config.is_dir(), "{} is missing", config.display());
+    let mut hays: Vec<Vec<u8>> = Vec::new();
+    for e in std::fs::read_dir(&logs).unwrap() {
+        let Ok(text) = std::fs::read(e.unwrap().path()) else {
+            continue;
+        };
+        for line in text.split(|&c| c == b'\n').filter(|l| l.is_ascii()) {
+            hays.push(line.to_vec());
+            for (i, _) in line
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == b' ')
+                .take(12)
+            {
+                hays.push(line[i + 1..].to_vec());
+            }
+        }
+    }
+    let (mut planned, mut matched, mut patterns) = (0usize, 0usize, 0usize);
+    let mut names: Vec<_> = std::fs::read_dir(config.join("filter.d"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".conf").map(str::to_string))
+        .collect();
+    names.sort();
+    for name in names {
+        let Ok(def) = crate::config::load_filter(&config, &name, &[]) else {
+            continue;
+        };
+        for py in def.failregex.iter().chain(def.prefregex.iter()) {
+            let Ok(p) = Pattern::new_linear(&tags::expand(py, false)) else {
+                continue;
+            };
+            let Some((plan, re)) = p.plan_parts() else {
+                continue;
+            };
+            patterns += 1;
+            let mut locs = re.capture_locations();
+            let mut caches = plan.caches();
+            let mut slots = vec![None; locs.len()];
+            for h in &hays {
+                if re.captures_read(&mut locs, h).is_none() {
+                    continue;
+                }
+                matched += 1;
+                let m = re.find(h).unwrap();
+                if plan
+                    .captures(h, (m.start(), m.end()), &mut caches, &mut slots)
+                    .is_some()
+                {
+                    planned += 1;
+                    let want: Vec<_> = (0..locs.len()).map(|i| locs.get(i)).collect();
+                    assert_eq!(
+                        slots,
+                        want,
+                        "{name}: {py} on {:?}",
+                        String::from_utf8_lossy(h)
+                    );
+                } else if std::env::var_os("PLAN_DEBUG").is_some() {
+                    eprintln!(
+                        "gave up: {name}: {py}\n   on {:?}",
+                        String::from_utf8_lossy(h)
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{patterns} patterns with a plan; {planned} of {matched} matches planned");
+    assert!(
+        patterns > 100 && planned * 10 > matched * 7,
+        "{planned}/{matched}"
+    );
+}
