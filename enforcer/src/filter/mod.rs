@@ -11,13 +11,15 @@
 //! - [`date`]: the date detector and strptime.
 //! - [`engine`]: [`Filter`], fail2ban's `processLine`/`findFailure`.
 //! - [`multiline`]: the buffer of `maxlines`, F-MLFID merging and its cache.
+//! - [`fields`]: a match's groups by slot, and a failure's [`fields::Fields`].
 //! - [`dns`]: the resolver for `usedns = yes` (cached, with a timeout).
-use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub mod date;
 pub mod dns;
 pub mod engine;
+pub mod fields;
 pub mod linear;
 pub mod multiline;
 pub mod pattern;
@@ -41,11 +43,11 @@ pub struct Failure {
     /// Seconds since the epoch.
     pub time: f64,
     /// Lower-case capture names (user, alt_user, fport, mlfid, ...).
-    pub fields: BTreeMap<String, String>,
+    pub fields: fields::Fields,
     /// Every user a multi-line (F-MLFID) failure saw, sorted (fail2ban's `users`).
     pub users: Vec<String>,
-    /// The log lines it carries.
-    pub matches: Vec<String>,
+    /// The log lines it carries (shared with the filter's F-MLFID state).
+    pub matches: Vec<Arc<str>>,
     /// The match only helps a multi-line failure and bans no one.
     pub nofail: bool,
     /// Index of the failregex that matched.

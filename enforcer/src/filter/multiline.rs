@@ -3,8 +3,10 @@
 //! covers (minus `<SKIPLINES>`), the failure data a match accumulates, and
 //! the bounded F-MLFID cache with fail2ban's NOFAIL / MLFFORGET /
 //! MLFGAINED merge rules (`Filter._mergeFailure`).
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+use crate::filter::fields::{Slots, Special};
 use std::time::{Duration, Instant};
 
 /// A log line split around its date.
@@ -93,84 +95,145 @@ pub fn split_matched(
     (matched, unmatched)
 }
 
-/// fail2ban's failure dict: groups by name (only those with a value) and
-/// the special keys kept apart. Names are shared with the pattern that
-/// captured them (no allocation per group and line).
+/// fail2ban's failure dict: the groups (by slot of the filter's
+/// [`crate::filter::fields::Names`], shared with the failures made from
+/// it) and the special keys kept apart.
 #[derive(Debug, Clone, Default)]
 pub struct FailData {
-    pub g: BTreeMap<Arc<str>, String>,
+    pub g: Arc<Slots>,
     pub users: Option<Vec<String>>,
-    pub matches: Option<Vec<TLine>>,
-    pub nofail_matches: Option<Vec<TLine>>,
+    pub matches: Option<Vec<Arc<str>>>,
+    pub nofail_matches: Option<Vec<Arc<str>>>,
     /// Set when the id is complex: the address next to it (`fail['ip']`).
     pub ip: Option<String>,
 }
 
-impl FailData {
-    /// Python truthiness of a group value.
-    pub fn truthy(&self, k: &str) -> bool {
-        self.g.get(k).is_some_and(|v| !v.is_empty())
-    }
-    fn pop_truthy(&mut self, k: &str) -> bool {
-        self.g.remove(k).is_some_and(|v| !v.is_empty())
-    }
-    fn add_user(&mut self, user: Option<&str>) -> Option<usize> {
-        if let Some(u) = user.filter(|u| !u.is_empty()) {
-            let users = self.users.get_or_insert_with(Vec::new);
-            if !users.iter().any(|x| x == u) {
-                users.push(u.to_string());
-            }
+/// Adds a non-empty user not seen yet; the number of users, if any were.
+fn add_user(users: &mut Option<Vec<String>>, user: Option<&str>) -> Option<usize> {
+    if let Some(u) = user.filter(|u| !u.is_empty()) {
+        let users = users.get_or_insert_with(Vec::new);
+        if !users.iter().any(|x| x == u) {
+            users.push(u.to_string());
         }
-        self.users.as_ref().map(Vec::len)
+    }
+    users.as_ref().map(Vec::len)
+}
+
+/// The full text of `matched` onto `out` (`buf`: scratch).
+pub fn push_lines(out: &mut Vec<Arc<str>>, matched: &[TLine], buf: &mut String) {
+    for l in matched {
+        buf.clear();
+        buf.push_str(&l.pre);
+        buf.push_str(&l.date);
+        buf.push_str(&l.post);
+        out.push(Arc::from(buf.as_str()));
     }
 }
 
-/// The bounded F-MLFID cache (FIFO eviction, entries expire after 5 minutes).
-#[derive(Debug)]
+struct Entry {
+    key: Arc<str>,
+    fail: FailData,
+    exp: Instant,
+}
+
+/// The bounded F-MLFID cache (FIFO eviction, entries expire after 5
+/// minutes). An entry is changed in place; `order` names an id once per
+/// store (as fail2ban's `set` after each `unset`), so an id stored again
+/// is named again and the first naming decides its eviction.
 pub struct MlfidCache {
-    map: HashMap<String, (FailData, Instant)>,
-    order: VecDeque<String>,
+    map: HashMap<Arc<str>, Entry, foldhash::fast::RandomState>,
+    order: VecDeque<Arc<str>>,
     max: usize,
     ttl: Duration,
+}
+
+impl std::fmt::Debug for MlfidCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlfidCache")
+            .field("len", &self.map.len())
+            .field("max", &self.max)
+            .finish()
+    }
 }
 
 impl MlfidCache {
     pub fn new(max: usize) -> MlfidCache {
         MlfidCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             max: max.max(1),
             ttl: Duration::from_secs(300),
         }
     }
 
-    /// Takes the entry out (callers put it back with [`Self::put`]).
-    fn take(&mut self, k: &str) -> Option<FailData> {
-        let (v, exp) = self.map.remove(k)?;
-        (exp > Instant::now()).then_some(v)
+    /// The entry of `k` if it has not expired (an expired one is dropped).
+    fn live_mut(&mut self, k: &str) -> Option<&mut FailData> {
+        let live = self.map.get(k)?.exp > Instant::now();
+        if !live {
+            self.map.remove(k);
+            return None;
+        }
+        self.map.get_mut(k).map(|e| &mut e.fail)
     }
 
-    /// Stores (or refreshes) an entry.
+    fn get_mut(&mut self, k: &str) -> Option<&mut FailData> {
+        self.map.get_mut(k).map(|e| &mut e.fail)
+    }
+
+    fn remove(&mut self, k: &str) -> Option<FailData> {
+        self.map.remove(k).map(|e| e.fail)
+    }
+
+    /// Drops ids no longer cached from `order` once it is twice the bound
+    /// (`except`: one to drop too, being stored again).
+    fn prune(&mut self, except: Option<&str>) {
+        if self.order.len() > 2 * self.max {
+            let map = &self.map;
+            self.order
+                .retain(|x| Some(&**x) != except && map.contains_key(&**x));
+        }
+    }
+
+    /// Stores again the entry of `k` changed in place: it expires later
+    /// and is named again in `order`.
+    fn refresh(&mut self, k: &str) {
+        let now = Instant::now();
+        self.prune(Some(k));
+        if let Some(e) = self.map.get_mut(k) {
+            e.exp = now + self.ttl;
+            self.order.push_back(e.key.clone());
+        }
+    }
+
+    /// Stores (or replaces) an entry, evicting the oldest when full.
     pub fn put(&mut self, k: &str, v: FailData) {
         let now = Instant::now();
-        if !self.map.contains_key(k) {
-            if self.map.len() >= self.max {
-                while let Some(old) = self.order.pop_front() {
-                    if let Some((_, exp)) = self.map.remove(&old)
-                        && exp > now
-                        && self.map.len() < self.max
-                    {
-                        break;
-                    }
+        if let Some(e) = self.map.get_mut(k) {
+            e.fail = v;
+            e.exp = now + self.ttl;
+            return;
+        }
+        if self.map.len() >= self.max {
+            while let Some(old) = self.order.pop_front() {
+                if let Some(e) = self.map.remove(&*old)
+                    && e.exp > now
+                    && self.map.len() < self.max
+                {
+                    break;
                 }
             }
-            if self.order.len() > 2 * self.max {
-                // drop keys that were taken out (forgotten) since
-                self.order.retain(|x| self.map.contains_key(x));
-            }
-            self.order.push_back(k.to_string());
         }
-        self.map.insert(k.to_string(), (v, now + self.ttl));
+        self.prune(None);
+        let key: Arc<str> = Arc::from(k);
+        self.order.push_back(key.clone());
+        self.map.insert(
+            key.clone(),
+            Entry {
+                key,
+                fail: v,
+                exp: now + self.ttl,
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -182,87 +245,138 @@ impl MlfidCache {
     }
 }
 
-/// Result of merging a match into the F-MLFID state.
-pub struct Merged {
-    pub fail: FailData,
-    /// Whether `fail` is (still) the cached entry: the caller stores it
-    /// back after its own last changes.
-    pub cached: bool,
+/// Where a match's merged failure data is.
+#[derive(Debug)]
+pub enum Merged {
+    /// The cache's entry, changed in place.
+    Cached,
+    /// A new entry for the cache.
+    New(FailData),
+    /// Not for the cache (forgotten).
+    Own(FailData),
 }
 
-/// fail2ban's `_mergeFailure`.
-pub fn merge(cache: &mut MlfidCache, mlfid: &str, mut fail: FailData, matched: &[TLine]) -> Merged {
-    let prev = cache.take(mlfid);
-    let mut fl = 0u8;
-    if fail.truthy("mlfgained") {
-        fl |= 8 | 1;
-        if !fail.truthy("nofail") {
-            let g = fail.g.get("mlfgained").cloned().unwrap_or_default();
-            fail.g.insert("nofail".into(), g);
+impl Merged {
+    /// The merged data.
+    pub fn fail<'a>(&'a mut self, cache: &'a mut MlfidCache, mlfid: &str) -> &'a mut FailData {
+        match self {
+            Merged::Cached => cache.get_mut(mlfid).expect("a merged entry is cached"),
+            Merged::New(f) | Merged::Own(f) => f,
         }
-    } else if fail.truthy("nofail") {
+    }
+
+    /// Stores it in the cache (after the caller's last changes), as
+    /// fail2ban's cache holds it.
+    pub fn store(self, cache: &mut MlfidCache, mlfid: &str) {
+        match self {
+            Merged::Cached => cache.refresh(mlfid),
+            Merged::New(f) => cache.put(mlfid, f),
+            Merged::Own(_) => {}
+        }
+    }
+}
+
+/// fail2ban's `_mergeFailure` of a match's groups `cur` (changed: they
+/// are the match's own data when nothing is cached); `line`: scratch.
+pub fn merge(
+    cache: &mut MlfidCache,
+    sp: &Special,
+    mlfid: &str,
+    cur: &mut Arc<Slots>,
+    matched: &[TLine],
+    line: &mut String,
+) -> Merged {
+    let new = Arc::make_mut(cur);
+    let mut fl = 0u8;
+    if new.truthy(sp.mlfgained) {
+        fl |= 8 | 1;
+        if !new.truthy(sp.nofail) {
+            new.copy(sp.mlfgained, sp.nofail);
+        }
+    } else if new.truthy(sp.nofail) {
         fl |= 1;
     }
-    if fail.pop_truthy("mlfforget") {
+    if new.pop_truthy(sp.mlfforget) {
         fl |= 2;
     }
-    let users;
-    let cached;
-    let mut fail = match prev {
-        Some(mut g) => {
-            users = g.add_user(fail.g.get("user").map(String::as_str));
-            if g.pop_truthy("nofail") {
-                fl |= 4;
-            }
-            if g.pop_truthy("mlfgained") {
-                fl |= 4;
-            }
-            if fl & 8 != 0 {
-                g.g.remove("mlfpending");
-            }
-            if fl & 4 == 0 && !g.truthy("mlfpending") {
-                g.matches = None;
-            }
-            for (k, v) in fail.g {
-                g.g.insert(k, v);
-            }
-            cached = fl & 2 == 0;
-            g
+    let new: &Slots = new;
+    if let Some(g) = cache.live_mut(mlfid) {
+        let users = add_user(&mut g.users, new.get(sp.user));
+        let s = Arc::make_mut(&mut g.g);
+        if s.pop_truthy(sp.nofail) {
+            fl |= 4;
         }
-        None if fl & 2 == 0 => {
-            users = fail.add_user(fail.g.get("user").cloned().as_deref());
-            cached = true;
-            fail
+        if s.pop_truthy(sp.mlfgained) {
+            fl |= 4;
         }
-        None => {
-            users = None;
-            cached = false;
-            fail
+        if fl & 8 != 0 {
+            s.unset(sp.mlfpending);
         }
-    };
-    if fail.pop_truthy("mlfpending") || users.is_some_and(|n| n > 1) {
-        fail.g.remove("nofail");
-        fail.g.remove("mlfgained");
-        fl &= !(8 | 1);
+        if fl & 4 == 0 && !s.truthy(sp.mlfpending) {
+            g.matches = None;
+        }
+        s.update(new);
+        reset_nofail(s, sp, &mut fl, users);
+        merge_matches(g, fl, matched, line);
+        if fl & 2 == 0 {
+            return Merged::Cached;
+        }
+        return Merged::Own(cache.remove(mlfid).expect("the entry is there"));
     }
+    let new = Arc::make_mut(cur);
+    if fl & 2 == 0 {
+        let mut users = None;
+        let n = add_user(&mut users, new.get(sp.user));
+        reset_nofail(new, sp, &mut fl, n);
+        let mut f = FailData {
+            g: Arc::new(new.clone()),
+            users,
+            ..FailData::default()
+        };
+        merge_matches(&mut f, fl, matched, line);
+        Merged::New(f)
+    } else {
+        reset_nofail(new, sp, &mut fl, None);
+        let mut f = FailData {
+            g: Arc::clone(cur),
+            ..FailData::default()
+        };
+        merge_matches(&mut f, fl, matched, line);
+        Merged::Own(f)
+    }
+}
+
+/// Pending failures or another user reset the NOFAIL state.
+fn reset_nofail(s: &mut Slots, sp: &Special, fl: &mut u8, users: Option<usize>) {
+    if s.pop_truthy(sp.mlfpending) || users.is_some_and(|n| n > 1) {
+        s.unset(sp.nofail);
+        s.unset(sp.mlfgained);
+        *fl &= !(8 | 1);
+    }
+}
+
+fn merge_matches(f: &mut FailData, fl: u8, matched: &[TLine], line: &mut String) {
     if fl & 1 == 0 {
-        let mut m = fail.nofail_matches.take().unwrap_or_default();
-        m.extend(fail.matches.take().unwrap_or_default());
+        let mut m = match f.nofail_matches.take() {
+            Some(mut m) => {
+                m.extend(f.matches.take().unwrap_or_default());
+                m
+            }
+            None => f.matches.take().unwrap_or_default(),
+        };
         if fl & 8 == 0 {
-            m.extend_from_slice(matched);
+            push_lines(&mut m, matched, line);
         }
-        fail.matches = Some(m);
+        f.matches = Some(m);
     } else if fl & 3 == 1 {
-        fail.nofail_matches
-            .get_or_insert_with(Vec::new)
-            .extend_from_slice(matched);
+        push_lines(f.nofail_matches.get_or_insert_with(Vec::new), matched, line);
     }
-    Merged { fail, cached }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::fields::Names;
 
     fn line(s: &str) -> TLine {
         TLine {
@@ -271,14 +385,16 @@ mod tests {
         }
     }
 
-    fn fd(pairs: &[(&str, &str)]) -> FailData {
-        FailData {
-            g: pairs
-                .iter()
-                .map(|(k, v)| (Arc::from(*k), v.to_string()))
-                .collect(),
-            ..Default::default()
+    fn names() -> Names {
+        Names::new(["mlfid", "nofail", "ip4", "user"])
+    }
+
+    fn slots(n: &Names, pairs: &[(&str, &str)]) -> Arc<Slots> {
+        let mut s = n.slots();
+        for (k, v) in pairs {
+            s.set(n.id(k).unwrap(), v);
         }
+        Arc::new(s)
     }
 
     #[test]
@@ -297,40 +413,73 @@ mod tests {
 
     #[test]
     fn nofail_then_failure_carries_both_lines() {
+        let n = names();
+        let sp = n.sp;
         let mut c = MlfidCache::new(10);
-        let m1 = merge(
-            &mut c,
-            "c1",
-            fd(&[("mlfid", "c1"), ("nofail", "x"), ("ip4", "192.0.2.1")]),
-            &[line("l1")],
+        let mut buf = String::new();
+        let mut cur = slots(
+            &n,
+            &[("mlfid", "c1"), ("nofail", "x"), ("ip4", "192.0.2.1")],
         );
-        assert!(m1.cached && m1.fail.truthy("nofail"));
-        c.put("c1", m1.fail);
-        let m2 = merge(
-            &mut c,
-            "c1",
-            fd(&[("mlfid", "c1"), ("user", "root")]),
-            &[line("l2")],
-        );
-        assert!(!m2.fail.truthy("nofail"));
-        assert_eq!(m2.fail.g.get("ip4").map(String::as_str), Some("192.0.2.1"));
-        assert_eq!(
-            m2.fail.matches.as_ref().unwrap(),
-            &vec![line("l1"), line("l2")]
-        );
+        let mut m1 = merge(&mut c, &sp, "c1", &mut cur, &[line("l1")], &mut buf);
+        assert!(matches!(m1, Merged::New(_)));
+        assert!(m1.fail(&mut c, "c1").g.truthy(sp.nofail));
+        m1.store(&mut c, "c1");
+        let mut cur = slots(&n, &[("mlfid", "c1"), ("user", "root")]);
+        let mut m2 = merge(&mut c, &sp, "c1", &mut cur, &[line("l2")], &mut buf);
+        assert!(matches!(m2, Merged::Cached));
+        let f = m2.fail(&mut c, "c1");
+        assert!(!f.g.truthy(sp.nofail));
+        assert_eq!(f.g.get(sp.ip4), Some("192.0.2.1"));
+        let want: Vec<Arc<str>> = vec!["l1".into(), "l2".into()];
+        assert_eq!(f.matches.as_ref(), Some(&want));
     }
 
     #[test]
     fn forget_drops_the_entry_and_cache_is_bounded() {
+        let n = Names::new(["mlfforget"]);
+        let sp = n.sp;
         let mut c = MlfidCache::new(2);
-        let m = merge(&mut c, "a", fd(&[("nofail", "x")]), &[]);
-        c.put("a", m.fail);
-        let m = merge(&mut c, "a", fd(&[("mlfforget", "y")]), &[]);
-        assert!(!m.cached);
+        let mut buf = String::new();
+        let m = merge(
+            &mut c,
+            &sp,
+            "a",
+            &mut slots(&n, &[("nofail", "x")]),
+            &[],
+            &mut buf,
+        );
+        m.store(&mut c, "a");
+        assert_eq!(c.len(), 1);
+        let mut cur = slots(&n, &[("mlfforget", "y")]);
+        let m = merge(&mut c, &sp, "a", &mut cur, &[], &mut buf);
+        assert!(matches!(m, Merged::Own(_)));
+        m.store(&mut c, "a");
         assert!(c.is_empty());
         for k in ["x", "y", "z"] {
             c.put(k, FailData::default());
         }
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn an_id_stored_again_is_evicted_by_its_first_store() {
+        let n = names();
+        let sp = n.sp;
+        let mut c = MlfidCache::new(2);
+        let mut buf = String::new();
+        for k in ["a", "a", "b", "c"] {
+            let m = merge(
+                &mut c,
+                &sp,
+                k,
+                &mut slots(&n, &[("nofail", "x")]),
+                &[],
+                &mut buf,
+            );
+            m.store(&mut c, k);
+        }
+        assert!(c.get_mut("a").is_none());
+        assert!(c.get_mut("b").is_some() && c.get_mut("c").is_some());
     }
 }

@@ -130,8 +130,8 @@ impl From<&crate::filter::Failure> for Ticket {
     /// time, data)`): no attempts counted yet; captures become data.
     fn from(f: &crate::filter::Failure) -> Ticket {
         let mut t = Ticket::new(f.fid.clone(), f.addr.map(super::ignore::canonical), f.time);
-        t.matches = f.matches.clone();
-        t.data = f.fields.clone();
+        t.matches = f.matches.iter().map(|m| m.to_string()).collect();
+        t.data = f.fields.to_map();
         t
     }
 }

@@ -146,8 +146,8 @@ impl JailState {
             }
             self.metrics.failure(&name);
             let mut t = Ticket::new(f.fid, f.addr, f.time);
-            t.matches = f.matches;
-            t.data = f.fields;
+            t.matches = f.matches.iter().map(|m| m.to_string()).collect();
+            t.data = f.fields.to_map();
             if let Outcome::Ban(tickets) = self.jail.process(t, now) {
                 self.actions.set_found(self.jail.found());
                 for t in tickets {

@@ -1,60 +1,82 @@
 //! Owns the last step of a match: its failure ids (F-ID, ip4, ip6, dns,
 //! resolved when `usedns = yes`) and the [`Failure`] the jail receives.
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use super::Tracker;
-use crate::filter::multiline::{FailData, TLine};
-use crate::filter::{Failure, UseDns};
+use crate::filter::dns::Resolver;
+use crate::filter::fields::{Fields, Names, Special};
+use crate::filter::multiline::FailData;
+use crate::filter::{Failure, FilterOptions, UseDns};
 
-impl Tracker {
-    /// The failure ids of a match (None: pending, no id yet).
-    pub(super) fn failure_ids(
+/// What turns a match's groups into failure ids.
+pub(super) struct Ids {
+    name: String,
+    /// A host name is the id as it is.
+    raw_default: bool,
+    resolver: Option<Resolver>,
+    dns_warned: bool,
+}
+
+impl Ids {
+    pub(super) fn new(name: &str, opts: &FilterOptions) -> Ids {
+        Ids {
+            name: name.to_string(),
+            raw_default: opts.raw_host || opts.usedns == UseDns::Raw,
+            resolver: (opts.usedns == UseDns::Yes && !opts.raw_host).then(Resolver::default),
+            dns_warned: false,
+        }
+    }
+
+    /// The failure ids of a match into `out`; false: pending, no id yet.
+    pub(super) fn of(
         &mut self,
-        _i: usize,
         fd: &mut FailData,
+        sp: &Special,
         has_mlfid: bool,
-    ) -> Option<Vec<(String, Option<IpAddr>)>> {
-        let raw_default = self.opts.raw_host || self.opts.usedns == UseDns::Raw;
-        let mut fid = fd.g.get("fid").cloned();
-        let (ip, raw) = if let Some(v) = fd.g.get("ip4") {
-            (Some(v.clone()), true)
-        } else if let Some(v) = fd.g.get("ip6") {
-            (Some(v.clone()), true)
-        } else if let Some(v) = fd.g.get("dns") {
-            (Some(v.clone()), raw_default)
+        out: &mut Vec<(String, Option<IpAddr>)>,
+    ) -> bool {
+        let g = &fd.g;
+        let fid = g.get(sp.fid);
+        let (ip, raw) = if let Some(v) = g.get(sp.ip4) {
+            (Some(v), true)
+        } else if let Some(v) = g.get(sp.ip6) {
+            (Some(v), true)
+        } else if let Some(v) = g.get(sp.dns) {
+            (Some(v), self.raw_default)
         } else {
             if fid.is_none() && !has_mlfid {
                 // fail2ban raises "No group found" here and skips the regex.
-                return None;
+                return false;
             }
-            (fid.clone(), true)
+            (fid, true)
         };
         let Some(ip) = ip else {
-            fd.g.insert("mlfpending".into(), "1".into());
-            return None;
+            Arc::make_mut(&mut fd.g).set(sp.mlfpending, "1");
+            return false;
         };
         if raw {
-            let ip_n = normalize(&ip);
-            let id = match fid.take() {
+            let ip_n = normalize(ip);
+            let id = match fid {
                 Some(f) if f != ip => {
-                    fd.ip = Some(ip_n.0.clone());
-                    normalize(&f)
+                    let id = normalize(f);
+                    fd.ip = Some(ip_n.0);
+                    id
                 }
                 _ => ip_n,
             };
-            return Some(vec![id]);
+            out.push(id);
+            return true;
         }
-        if let Ok(a) = ip.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
-            let a = unmap(a);
-            return Some(vec![(a.to_string(), Some(a))]);
+        if let Ok(a) = trim(ip).parse::<IpAddr>() {
+            out.push(canonical(trim(ip), a));
+            return true;
         }
         match self.resolver.as_mut() {
-            Some(r) => Some(
-                r.resolve(&ip)
+            Some(r) => out.extend(
+                r.resolve(ip)
                     .into_iter()
                     .map(unmap)
-                    .map(|a| (a.to_string(), Some(a)))
-                    .collect(),
+                    .map(|a| (a.to_string(), Some(a))),
             ),
             None => {
                 if !self.dns_warned {
@@ -64,9 +86,9 @@ impl Tracker {
                         self.name
                     );
                 }
-                Some(Vec::new())
             }
         }
+        true
     }
 }
 
@@ -77,36 +99,44 @@ fn unmap(a: IpAddr) -> IpAddr {
     }
 }
 
+fn trim(s: &str) -> &str {
+    s.trim_matches(|c| c == '[' || c == ']')
+}
+
+/// An address parsed from `text`, as text in canonical form (the IPv4
+/// parser takes only the canonical form: that text needs no formatting).
+fn canonical(text: &str, a: IpAddr) -> (String, Option<IpAddr>) {
+    if a.is_ipv4() {
+        return (text.to_string(), Some(a));
+    }
+    let a = unmap(a);
+    (a.to_string(), Some(a))
+}
+
 /// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
 fn normalize(s: &str) -> (String, Option<IpAddr>) {
-    match s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
-        Ok(a) => {
-            let a = unmap(a);
-            (a.to_string(), Some(a))
-        }
+    match trim(s).parse::<IpAddr>() {
+        Ok(a) => canonical(trim(s), a),
         Err(_) => (s.to_string(), None),
     }
 }
 
 pub(super) fn make_failure(
+    names: &Arc<Names>,
     regex: usize,
-    fid: String,
-    addr: Option<IpAddr>,
+    (fid, addr): (String, Option<IpAddr>),
     fd: &FailData,
     time: f64,
 ) -> Failure {
-    let host = ["ip4", "ip6", "dns"]
+    let sp = &names.sp;
+    let host = [sp.ip4, sp.ip6, sp.dns]
         .iter()
-        .find_map(|k| fd.g.get(*k))
-        .cloned();
-    let addr = addr.or_else(|| fd.ip.as_deref().and_then(|ip| normalize(ip).1));
-    let fields =
-        fd.g.iter()
-            .filter(|(k, _)| {
-                !matches!(&***k, "nofail" | "mlfpending" | "content") && !k.starts_with("skiplines")
-            })
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        .find_map(|&k| fd.g.get(k))
+        .map(str::to_string);
+    let addr = addr.or_else(|| {
+        let ip = trim(fd.ip.as_deref()?);
+        ip.parse().ok().map(unmap)
+    });
     let mut users = fd.users.clone().unwrap_or_default();
     users.sort();
     Failure {
@@ -114,16 +144,34 @@ pub(super) fn make_failure(
         host,
         addr,
         time,
-        fields,
+        fields: Fields::new(names.clone(), fd.g.clone()),
         users,
-        matches: fd
-            .matches
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(TLine::full)
-            .collect(),
-        nofail: fd.truthy("nofail"),
+        matches: fd.matches.clone().unwrap_or_default(),
+        nofail: fd.g.truthy(sp.nofail),
         regex,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_canonical_without_formatting_ipv4() {
+        for (text, id) in [
+            ("192.0.2.1", "192.0.2.1"),
+            ("[192.0.2.1]", "192.0.2.1"),
+            ("::ffff:192.0.2.1", "192.0.2.1"),
+            ("2001:DB8:0:0::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("192.0.2.01", "192.0.2.01"),
+            ("host.example", "host.example"),
+        ] {
+            let (got, addr) = normalize(text);
+            assert_eq!(got, id, "{text}");
+            if let Some(a) = addr {
+                assert_eq!(a.to_string(), got, "{text}");
+            }
+        }
     }
 }

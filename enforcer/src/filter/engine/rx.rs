@@ -1,58 +1,86 @@
 //! Owns [`Rx`]: one compiled filter regex (failregex, prefregex or
-//! ignoreregex) with its reusable capture buffer, and [`Groups`]: turning
-//! a match's capture slots into fail2ban's group map (alt/tuple merging,
-//! SKIPLINES), shared so that the thread that keeps the map builds it.
+//! ignoreregex) with its reusable capture buffer, [`Groups`], its named
+//! groups (shared so that the thread that keeps the failure data builds
+//! it), and [`SlotPlan`]: turning a match's spans into fail2ban's groups
+//! (alt/tuple merging) in the filter's slots.
 use std::sync::Arc;
 
 use crate::filter::FilterError;
-use crate::filter::multiline::FailData;
+use crate::filter::fields::{Names, Slots};
 use crate::filter::tags::{self, Complex};
 use crate::filter::translate::{Caps, Pattern};
 
 /// A named group's span in a match (compact: it crosses threads).
 pub type Span = Option<(u32, u32)>;
 
-/// What turns a regex's named-group spans into its group map.
+/// A regex's named groups (what [`SlotPlan`] is made from).
 #[derive(Debug)]
 pub struct Groups {
-    /// (group index, name) of the named groups, names shared with the
-    /// [`FailData`] of each match.
+    /// (group index, name) of the named groups.
     named: Vec<(usize, Arc<str>)>,
     complex: Vec<Complex>,
 }
 
 impl Groups {
-    /// Named groups of a match (fail2ban's `getGroups` with alt/tuple
-    /// merging); `spans[k]` is the k-th named group's.
-    pub(super) fn of(&self, spans: &[Span], hay: &str) -> FailData {
-        let mut f = FailData::default();
-        for ((_, n), s) in self.named.iter().zip(spans) {
-            if let Some((s, e)) = s {
-                f.g.insert(n.clone(), hay[*s as usize..*e as usize].to_string());
-            }
+    /// Every name a match of this regex can set (its groups, the targets
+    /// of its alt/tuple groups).
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
+        let targets = self.complex.iter().map(|c| match c {
+            Complex::Alt { target, .. } | Complex::Tuple { target, .. } => target.as_str(),
+        });
+        self.named.iter().map(|(_, n)| &**n).chain(targets)
+    }
+
+    /// How this regex's spans fill the slots of `names` (which has all of
+    /// [`Self::names`]).
+    pub(super) fn plan(&self, names: &Names) -> SlotPlan {
+        let id = |n: &str| names.id(n).expect("the filter's names include every group");
+        SlotPlan {
+            named: self.named.iter().map(|(_, n)| id(n)).collect(),
+            complex: (self.complex.iter())
+                .map(|c| match c {
+                    Complex::Alt { group, target } => (true, id(group), id(target)),
+                    Complex::Tuple { group, target } => (false, id(group), id(target)),
+                })
+                .collect(),
         }
-        for c in &self.complex {
-            match c {
-                Complex::Alt { group, target } => {
-                    if let Some(v) = f.g.get(group.as_str()).filter(|v| !v.is_empty()).cloned()
-                        && !f.truthy(target)
-                    {
-                        f.g.insert(target.as_str().into(), v);
-                    }
-                }
-                Complex::Tuple { group, target } => {
-                    let v = f.g.get(group.as_str()).cloned().unwrap_or_default();
-                    let t = f.g.get(target.as_str()).cloned().unwrap_or_default();
-                    f.g.insert(target.as_str().into(), format!("{t}\t{v}"));
-                }
-            }
-        }
-        f
     }
 
     /// Position of a named group among the spans [`Rx::spans`] gives.
     pub(super) fn index(&self, name: &str) -> Option<usize> {
         self.named.iter().position(|(_, n)| &**n == name)
+    }
+}
+
+/// A regex's groups as slots of its filter's [`Names`]: fail2ban's
+/// `getGroups` with alt/tuple merging, into reused strings.
+#[derive(Debug)]
+pub(super) struct SlotPlan {
+    /// The slot of the k-th named group.
+    named: Vec<usize>,
+    /// (alt or tuple, group slot, target slot), in fail2ban's order.
+    complex: Vec<(bool, usize, usize)>,
+}
+
+impl SlotPlan {
+    /// The groups of a match into `out` (every other slot unset);
+    /// `spans[k]` is the k-th named group's.
+    pub(super) fn fill(&self, spans: &[Span], hay: &str, out: &mut Slots) {
+        out.clear();
+        for (&id, s) in self.named.iter().zip(spans) {
+            if let Some((s, e)) = s {
+                out.set(id, &hay[*s as usize..*e as usize]);
+            }
+        }
+        for &(alt, group, target) in &self.complex {
+            if alt {
+                if out.truthy(group) && !out.truthy(target) {
+                    out.copy(group, target);
+                }
+            } else {
+                out.push_tuple(group, target);
+            }
+        }
     }
 }
 

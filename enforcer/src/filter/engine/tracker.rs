@@ -3,25 +3,40 @@
 //! MLFFORGET / MLFGAINED), the failure ids of a match and the
 //! [`Failure`]s they make, pending matches, and the hit counts. It takes
 //! the [`Matches`] of each line from [`super::Matcher`], in line order.
+//!
+//! A match's groups go into slots of the filter's [`Names`] whose strings
+//! are reused from line to line, a cached F-MLFID entry is changed in
+//! place, and a failure shares its groups and lines with the filter's
+//! state: a hit costs a few copies of short strings, not a map.
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::ids::make_failure;
+use super::ids::{Ids, make_failure};
 use super::matcher::Matches;
-use super::rx::Groups;
-use crate::filter::dns::Resolver;
-use crate::filter::multiline::{FailData, MlfidCache, merge};
-use crate::filter::{Failure, FilterOptions, UseDns};
+use super::rx::{Groups, SlotPlan};
+use crate::filter::fields::{Names, Slots};
+use crate::filter::multiline::{FailData, Merged, MlfidCache, merge, push_lines};
+use crate::filter::{Failure, FilterOptions};
 
 /// The stateful half of a filter.
 pub struct Tracker {
-    pub(super) name: String,
+    /// Every group name of the filter.
+    names: Arc<Names>,
     /// How prefregex's and each failregex's spans make groups.
-    pref: Option<Arc<Groups>>,
-    fail: Vec<Arc<Groups>>,
-    pub(super) opts: FilterOptions,
-    pub(super) cache: MlfidCache,
-    pub(super) resolver: Option<Resolver>,
-    pub(super) dns_warned: bool,
+    pref: Option<SlotPlan>,
+    fail: Vec<SlotPlan>,
+    check_all: bool,
+    cache: MlfidCache,
+    ids: Ids,
+    /// Prefregex's groups of the line.
+    pre: Slots,
+    /// The groups of the hit (shared with the failures made from it
+    /// while they live).
+    cur: Arc<Slots>,
+    /// Scratch: the hit's F-MLFID, a line's text, the hit's ids.
+    key: String,
+    line: String,
+    found: Vec<(String, Option<IpAddr>)>,
     /// Failures counted per failregex (for `enforcer regex`).
     pub fail_hits: Vec<u64>,
     /// Whether an ignoreregex vetoed the last line.
@@ -39,16 +54,20 @@ impl Tracker {
         fail: Vec<Arc<Groups>>,
         opts: &FilterOptions,
     ) -> Tracker {
-        let nfail = fail.len();
+        let names = Arc::new(Names::new(pref.iter().chain(&fail).flat_map(|g| g.names())));
         Tracker {
-            name: name.to_string(),
-            pref,
-            fail,
-            opts: opts.clone(),
+            pref: pref.map(|g| g.plan(&names)),
+            fail_hits: vec![0; fail.len()],
+            fail: fail.iter().map(|g| g.plan(&names)).collect(),
+            check_all: opts.check_all,
             cache: MlfidCache::new(opts.mlfid_cache),
-            resolver: (opts.usedns == UseDns::Yes && !opts.raw_host).then(Resolver::default),
-            dns_warned: false,
-            fail_hits: vec![0; nfail],
+            ids: Ids::new(name, opts),
+            pre: names.slots(),
+            cur: Arc::new(names.slots()),
+            names,
+            key: String::new(),
+            line: String::new(),
+            found: Vec::new(),
             last_ignored: false,
             last_pending: (0, 0),
         }
@@ -59,59 +78,68 @@ impl Tracker {
     pub fn apply(&mut self, m: &Matches, out: &mut Vec<Failure>) {
         self.last_ignored = m.ignored;
         self.last_pending = (0, 0);
-        let date = m.date;
         let hits = m.hits();
-        // prefregex's groups are only wanted under a hit
-        let mut pre = match (&self.pref, &m.pref) {
-            (Some(g), Some(sp)) if !hits.is_empty() => g.of(&sp.slots, &sp.text),
-            _ => FailData::default(),
+        if hits.is_empty() {
+            return;
+        }
+        let sp = self.names.sp;
+        let has_pre = match (&self.pref, &m.pref) {
+            (Some(g), Some(s)) => {
+                g.fill(&s.slots, &s.text, &mut self.pre);
+                self.pre.unset(sp.content);
+                !self.pre.is_empty()
+            }
+            _ => false,
         };
-        pre.g.remove("content");
-        for (n, hit) in hits.iter().enumerate() {
+        for hit in hits {
             let i = hit.regex;
-            let mut fd = self.fail[i].of(&hit.spans.slots, &hit.spans.text);
-            if !pre.g.is_empty() {
+            let cur = Arc::make_mut(&mut self.cur);
+            self.fail[i].fill(&hit.spans.slots, &hit.spans.text, cur);
+            if has_pre {
                 // The failregex's groups win, but (as in fail2ban 1.1) one
                 // that did not take part leaves prefregex's value alone.
-                let mut f = if n + 1 == hits.len() {
-                    std::mem::take(&mut pre)
-                } else {
-                    pre.clone()
-                };
-                f.g.append(&mut fd.g);
-                fd = f;
+                cur.fill_from(&self.pre);
             }
-            let mlfid = fd.g.get("mlfid").cloned();
-            let mut cached = false;
-            if let Some(id) = &mlfid {
-                let mg = merge(&mut self.cache, id, fd, &hit.matched);
-                fd = mg.fail;
-                cached = mg.cached;
-                if fd.truthy("nofail") && !self.opts.check_all {
-                    if cached {
-                        self.cache.put(id, fd);
-                    }
+            let has_mlfid = match cur.get(sp.mlfid) {
+                Some(id) => {
+                    self.key.clear();
+                    self.key.push_str(id);
+                    true
+                }
+                None => false,
+            };
+            let mut place = if has_mlfid {
+                let (cache, key) = (&mut self.cache, self.key.as_str());
+                let mut mg = merge(cache, &sp, key, &mut self.cur, &hit.matched, &mut self.line);
+                if !self.check_all && mg.fail(cache, key).g.truthy(sp.nofail) {
+                    mg.store(cache, key);
                     return;
                 }
+                mg
             } else {
-                fd.matches
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(&hit.matched);
-            }
-            match self.failure_ids(i, &mut fd, mlfid.is_some()) {
+                let mut matches = Vec::with_capacity(hit.matched.len());
+                push_lines(&mut matches, &hit.matched, &mut self.line);
+                Merged::Own(FailData {
+                    g: Arc::clone(&self.cur),
+                    matches: Some(matches),
+                    ..FailData::default()
+                })
+            };
+            let fd = place.fail(&mut self.cache, &self.key);
+            self.found.clear();
+            if !self.ids.of(fd, &sp, has_mlfid, &mut self.found) {
                 // pending: an F-MLFID line that names no one yet
-                None if fd.truthy("nofail") => self.last_pending.1 += 1,
-                None => self.last_pending.0 += 1,
-                Some(ids) => {
-                    for (fid, addr) in ids {
-                        self.fail_hits[i] += 1;
-                        out.push(make_failure(i, fid, addr, &fd, date));
-                    }
+                if fd.g.truthy(sp.nofail) {
+                    self.last_pending.1 += 1;
+                } else {
+                    self.last_pending.0 += 1;
                 }
             }
-            if cached && let Some(id) = &mlfid {
-                self.cache.put(id, fd);
+            for id in self.found.drain(..) {
+                self.fail_hits[i] += 1;
+                out.push(make_failure(&self.names, i, id, fd, m.date));
             }
+            place.store(&mut self.cache, &self.key);
         }
     }
 }
