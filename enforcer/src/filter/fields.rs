@@ -205,6 +205,22 @@ impl Slots {
         }
     }
 
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Becomes a copy of `o` (of the same names).
+    pub fn assign(&mut self, o: &Slots) {
+        for k in 0..self.set.len() {
+            if o.set[k] {
+                self.set(k, &o.vals[k]);
+            } else {
+                self.set[k] = false;
+            }
+        }
+    }
+
     /// Sets every slot set in `o` to `o`'s value (`o` wins).
     pub fn update(&mut self, o: &Slots) {
         for k in 0..self.set.len() {

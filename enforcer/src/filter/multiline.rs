@@ -108,6 +108,16 @@ pub struct FailData {
     pub ip: Option<String>,
 }
 
+impl FailData {
+    /// Its groups become a copy of `g`.
+    fn set_groups(&mut self, g: &Slots) {
+        match Arc::get_mut(&mut self.g) {
+            Some(s) if s.len() == g.len() => s.assign(g),
+            _ => self.g = Arc::new(g.clone()),
+        }
+    }
+}
+
 /// Adds a non-empty user not seen yet; the number of users, if any were.
 fn add_user(users: &mut Option<Vec<String>>, user: Option<&str>) -> Option<usize> {
     if let Some(u) = user.filter(|u| !u.is_empty()) {
@@ -145,7 +155,12 @@ pub struct MlfidCache {
     order: VecDeque<Arc<str>>,
     max: usize,
     ttl: Duration,
+    /// Entries gone (evicted, forgotten), whose buffers new ones reuse.
+    spare: Vec<FailData>,
 }
+
+/// How many gone entries are kept for reuse.
+const SPARE: usize = 8;
 
 impl std::fmt::Debug for MlfidCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +178,7 @@ impl MlfidCache {
             order: VecDeque::new(),
             max: max.max(1),
             ttl: Duration::from_secs(300),
+            spare: Vec::new(),
         }
     }
 
@@ -182,6 +198,33 @@ impl MlfidCache {
 
     fn remove(&mut self, k: &str) -> Option<FailData> {
         self.map.remove(k).map(|e| e.fail)
+    }
+
+    /// Keeps a gone entry's buffers for a new one.
+    fn recycle(&mut self, f: FailData) {
+        if self.spare.len() < SPARE {
+            self.spare.push(f);
+        }
+    }
+
+    /// Data for a new entry: no users, lines or address, its groups
+    /// to be set with [`FailData::set_groups`] (buffers of a gone entry).
+    fn fresh(&mut self) -> FailData {
+        let Some(mut f) = self.spare.pop() else {
+            return FailData::default();
+        };
+        // an empty list is no list (add_user, merge_matches, make_failure)
+        for v in [&mut f.matches, &mut f.nofail_matches]
+            .into_iter()
+            .flatten()
+        {
+            v.clear();
+        }
+        if let Some(u) = &mut f.users {
+            u.clear();
+        }
+        f.ip = None;
+        f
     }
 
     /// Drops ids no longer cached from `order` once it is twice the bound
@@ -215,11 +258,12 @@ impl MlfidCache {
         }
         if self.map.len() >= self.max {
             while let Some(old) = self.order.pop_front() {
-                if let Some(e) = self.map.remove(&*old)
-                    && e.exp > now
-                    && self.map.len() < self.max
-                {
-                    break;
+                if let Some(e) = self.map.remove(&*old) {
+                    let live = e.exp > now;
+                    self.recycle(e.fail);
+                    if live && self.map.len() < self.max {
+                        break;
+                    }
                 }
             }
         }
@@ -252,7 +296,9 @@ pub enum Merged {
     Cached,
     /// A new entry for the cache.
     New(FailData),
-    /// Not for the cache (forgotten).
+    /// The cache's entry, forgotten: taken out of the cache.
+    Gone(FailData),
+    /// The match's own data, not for the cache.
     Own(FailData),
 }
 
@@ -261,7 +307,7 @@ impl Merged {
     pub fn fail<'a>(&'a mut self, cache: &'a mut MlfidCache, mlfid: &str) -> &'a mut FailData {
         match self {
             Merged::Cached => cache.get_mut(mlfid).expect("a merged entry is cached"),
-            Merged::New(f) | Merged::Own(f) => f,
+            Merged::New(f) | Merged::Gone(f) | Merged::Own(f) => f,
         }
     }
 
@@ -271,6 +317,7 @@ impl Merged {
         match self {
             Merged::Cached => cache.refresh(mlfid),
             Merged::New(f) => cache.put(mlfid, f),
+            Merged::Gone(f) => cache.recycle(f),
             Merged::Own(_) => {}
         }
     }
@@ -321,18 +368,14 @@ pub fn merge(
         if fl & 2 == 0 {
             return Merged::Cached;
         }
-        return Merged::Own(cache.remove(mlfid).expect("the entry is there"));
+        return Merged::Gone(cache.remove(mlfid).expect("the entry is there"));
     }
     let new = Arc::make_mut(cur);
     if fl & 2 == 0 {
-        let mut users = None;
-        let n = add_user(&mut users, new.get(sp.user));
+        let mut f = cache.fresh();
+        let n = add_user(&mut f.users, new.get(sp.user));
         reset_nofail(new, sp, &mut fl, n);
-        let mut f = FailData {
-            g: Arc::new(new.clone()),
-            users,
-            ..FailData::default()
-        };
+        f.set_groups(new);
         merge_matches(&mut f, fl, matched, line);
         Merged::New(f)
     } else {
@@ -453,7 +496,7 @@ mod tests {
         assert_eq!(c.len(), 1);
         let mut cur = slots(&n, &[("mlfforget", "y")]);
         let m = merge(&mut c, &sp, "a", &mut cur, &[], &mut buf);
-        assert!(matches!(m, Merged::Own(_)));
+        assert!(matches!(m, Merged::Gone(_)));
         m.store(&mut c, "a");
         assert!(c.is_empty());
         for k in ["x", "y", "z"] {

@@ -67,7 +67,7 @@ impl Ids {
             out.push(id);
             return true;
         }
-        if let Ok(a) = trim(ip).parse::<IpAddr>() {
+        if let Some(a) = parse_ip(trim(ip)) {
             out.push(canonical(trim(ip), a));
             return true;
         }
@@ -99,6 +99,36 @@ fn unmap(a: IpAddr) -> IpAddr {
     }
 }
 
+/// `text` as an address (what `str::parse` gives; dotted quads without
+/// the general parser).
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    quad(text.as_bytes())
+        .map(|o| IpAddr::V4(o.into()))
+        .or_else(|| text.parse().ok())
+}
+
+/// A dotted quad as the IPv4 parser takes it (1-3 digits, no leading
+/// zero, at most 255), else None (the parser then decides).
+fn quad(b: &[u8]) -> Option<[u8; 4]> {
+    let mut o = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for x in &mut o {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let mut v = 0u16;
+        for &c in p {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+        }
+        *x = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(o)
+}
+
 fn trim(s: &str) -> &str {
     s.trim_matches(|c| c == '[' || c == ']')
 }
@@ -115,9 +145,9 @@ fn canonical(text: &str, a: IpAddr) -> (String, Option<IpAddr>) {
 
 /// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
 fn normalize(s: &str) -> (String, Option<IpAddr>) {
-    match trim(s).parse::<IpAddr>() {
-        Ok(a) => canonical(trim(s), a),
-        Err(_) => (s.to_string(), None),
+    match parse_ip(trim(s)) {
+        Some(a) => canonical(trim(s), a),
+        None => (s.to_string(), None),
     }
 }
 
@@ -135,7 +165,7 @@ pub(super) fn make_failure(
         .map(str::to_string);
     let addr = addr.or_else(|| {
         let ip = trim(fd.ip.as_deref()?);
-        ip.parse().ok().map(unmap)
+        parse_ip(ip).map(unmap)
     });
     let mut users = fd.users.clone().unwrap_or_default();
     users.sort();
@@ -166,12 +196,21 @@ mod tests {
             ("[2001:db8::1]", "2001:db8::1"),
             ("192.0.2.01", "192.0.2.01"),
             ("host.example", "host.example"),
+            ("0.0.0.0", "0.0.0.0"),
+            ("255.255.255.255", "255.255.255.255"),
+            ("256.1.1.1", "256.1.1.1"),
+            ("1.2.3", "1.2.3"),
+            ("1.2.3.4.5", "1.2.3.4.5"),
+            ("1.2.3.", "1.2.3."),
+            ("1..3.4", "1..3.4"),
+            ("+1.2.3.4", "+1.2.3.4"),
         ] {
             let (got, addr) = normalize(text);
             assert_eq!(got, id, "{text}");
             if let Some(a) = addr {
                 assert_eq!(a.to_string(), got, "{text}");
             }
+            assert_eq!(parse_ip(trim(text)), trim(text).parse().ok(), "{text}");
         }
     }
 }
