@@ -1,6 +1,6 @@
 //! Owns the last step of a match: its failure ids (F-ID, ip4, ip6, dns,
 //! resolved when `usedns = yes`) and the [`Failure`] the jail receives.
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::filter::dns::Resolver;
@@ -140,7 +140,60 @@ fn canonical(text: &str, a: IpAddr) -> (String, Option<IpAddr>) {
         return (text.to_string(), Some(a));
     }
     let a = unmap(a);
-    (a.to_string(), Some(a))
+    let text = match a {
+        IpAddr::V6(v6) => v6_text(v6),
+        IpAddr::V4(_) => a.to_string(),
+    };
+    (text, Some(a))
+}
+
+/// An IPv6 address as its `Display` writes it (RFC 5952: lower-case hex,
+/// the first longest run of two or more zero groups as `::`), without
+/// the formatting machinery.
+fn v6_text(a: Ipv6Addr) -> String {
+    if a.to_ipv4_mapped().is_some() {
+        return a.to_string();
+    }
+    let seg = a.segments();
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &g) in seg.iter().enumerate() {
+        if g == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                (best, best_len) = (cur, cur_len);
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    fn groups(out: &mut String, gs: &[u16]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (j, &g) in gs.iter().enumerate() {
+            if j > 0 {
+                out.push(':');
+            }
+            let mut started = false;
+            for shift in [12, 8, 4, 0] {
+                let d = (g >> shift) & 0xf;
+                if d != 0 || started || shift == 0 {
+                    started = true;
+                    out.push(char::from(HEX[usize::from(d)]));
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(39);
+    if best_len > 1 {
+        groups(&mut out, &seg[..best]);
+        out.push_str("::");
+        groups(&mut out, &seg[best + best_len..]);
+    } else {
+        groups(&mut out, &seg);
+    }
+    out
 }
 
 /// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
@@ -211,6 +264,41 @@ mod tests {
                 assert_eq!(a.to_string(), got, "{text}");
             }
             assert_eq!(parse_ip(trim(text)), trim(text).parse().ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn ipv6_text_is_what_display_writes() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in 0..50_000 {
+            let mut seg = [0u16; 8];
+            for g in &mut seg {
+                let r = next();
+                // mostly zeros and small groups, to have runs of zeros
+                *g = match r % 4 {
+                    0 | 1 => 0,
+                    2 => (r >> 8) as u16 & 0xff,
+                    _ => (r >> 16) as u16,
+                };
+            }
+            if n % 7 == 0 {
+                seg[..6].copy_from_slice(&[0, 0, 0, 0, 0, 0xffff]);
+            }
+            let a = Ipv6Addr::from(seg);
+            assert_eq!(v6_text(a), a.to_string(), "{seg:x?}");
+        }
+        for a in [
+            Ipv6Addr::UNSPECIFIED,
+            Ipv6Addr::LOCALHOST,
+            "1::".parse().unwrap(),
+        ] {
+            assert_eq!(v6_text(a), a.to_string());
         }
     }
 }
