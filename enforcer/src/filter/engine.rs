@@ -12,7 +12,7 @@
 //! is 1) the line costs the date match and one Aho-Corasick scan.
 use super::date::DateDetector;
 use super::date::strptime::zone_offset;
-use super::prefilter::{Prefilter, required_literals};
+use super::prefilter::{Prefilter, Which, required_literals};
 use super::tags;
 use super::translate;
 use super::{Failure, FilterError, FilterOptions, UseDns};
@@ -134,7 +134,16 @@ impl Filter {
         } else {
             None
         };
+        // Only where the splitter runs the candidates' regexes' own text
+        // (a single line, no early ignoreregex pass).
+        let which = (maxlines == 1 && !early_ignore)
+            .then(|| {
+                let ascii: Vec<_> = fail.iter().map(|r| r.pat.ascii_source()).collect();
+                Which::new(&ascii, !opts.check_all)
+            })
+            .flatten();
         let splitter = Splitter {
+            which,
             pref: split_pref,
             dd,
             opts: opts.clone(),

@@ -147,6 +147,12 @@ impl Pattern {
         Some((self.plan.as_ref()?, self.ascii.as_ref()?))
     }
 
+    /// The source of the ASCII build (what [`Pattern::captures_at`] runs on
+    /// ASCII text), when it has one.
+    pub fn ascii_source(&self) -> Option<&str> {
+        self.ascii.as_ref().map(regex::bytes::Regex::as_str)
+    }
+
     pub fn is_fancy(&self) -> bool {
         matches!(self.engine, Engine::Fancy(_))
     }

@@ -90,6 +90,85 @@ fn required(e: &Expr) -> Option<Vec<String>> {
 }
 
 /// Which of a filter's regexes a line may match.
+/// Which of a filter's regexes match an ASCII text, from one overlapping
+/// DFA scan of the ASCII builds of them all (exact: a regex left out does
+/// not match; a rewritten one's superset does).
+#[derive(Debug, Clone)]
+pub struct Which {
+    re: regex_automata::meta::Regex,
+    set: regex_automata::PatternSet,
+    /// Every regex is anchored at the text's start and only the first
+    /// that matches counts: one anchored leftmost-first search finds it
+    /// (the regexes are in priority order), and stops where the DFA dies.
+    first: bool,
+}
+
+impl Which {
+    /// From every regex's ASCII build (None when one has none, or the set
+    /// does not build).
+    /// `first_only`: only the first regex that matches counts (fail2ban's
+    /// default, without `checkAllRegex`).
+    pub fn new(ascii: &[Option<&str>], first_only: bool) -> Option<Which> {
+        let pats: Vec<&str> = ascii.iter().copied().collect::<Option<_>>()?;
+        if pats.is_empty() {
+            return None;
+        }
+        let syntax = regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false);
+        let anchored = |p: &str| {
+            regex_automata::util::syntax::parse_with(p, &syntax).is_ok_and(|h| {
+                h.properties()
+                    .look_set_prefix()
+                    .contains(regex_syntax::hir::Look::Start)
+            })
+        };
+        let first = first_only && pats.iter().all(|p| anchored(p));
+        let kind = match first {
+            true => regex_automata::MatchKind::LeftmostFirst,
+            false => regex_automata::MatchKind::All,
+        };
+        let re = regex_automata::meta::Regex::builder()
+            .syntax(syntax)
+            .configure(
+                regex_automata::meta::Config::new()
+                    .match_kind(kind)
+                    .nfa_size_limit(Some(64 << 20))
+                    .hybrid_cache_capacity(16 << 20),
+            )
+            .build_many(&pats)
+            .ok()?;
+        let set = regex_automata::PatternSet::new(re.pattern_len());
+        Some(Which { re, set, first })
+    }
+
+    /// `cand[i]`: regex i matches `hay`; None when `hay` is not ASCII.
+    pub fn candidates(&mut self, hay: &[u8], cand: &mut Vec<bool>) -> Option<bool> {
+        if !hay.is_ascii() {
+            return None;
+        }
+        let n = self.re.pattern_len();
+        if self.first {
+            let input = regex_automata::Input::new(hay).anchored(regex_automata::Anchored::Yes);
+            let won = self.re.search(&input).map_or(n, |m| m.pattern().as_usize());
+            // before the first match: none matches; after it: tried only
+            // if it is a rewritten regex whose exact engine says no
+            cand.clear();
+            cand.extend((0..n).map(|i| i >= won));
+            return Some(won < n);
+        }
+        self.set.clear();
+        self.re
+            .which_overlapping_matches(&regex_automata::Input::new(hay), &mut self.set);
+        cand.clear();
+        cand.extend((0..n).map(|i| {
+            self.set
+                .contains(regex_automata::PatternID::new_unchecked(i))
+        }));
+        Some(!self.set.is_empty())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Prefilter {
     ac: Option<AhoCorasick>,

@@ -10,7 +10,7 @@ use super::rx::{Rx, Span};
 use crate::filter::FilterOptions;
 use crate::filter::date::DateDetector;
 use crate::filter::multiline::TLine;
-use crate::filter::prefilter::Prefilter;
+use crate::filter::prefilter::{Prefilter, Which};
 
 /// A line split around its date, ready for the regexes (reused from line
 /// to line).
@@ -69,6 +69,8 @@ pub struct Splitter {
     pub(super) maxlines: usize,
     pub(super) prefilter: Prefilter,
     pub(super) pref_filter: Option<Prefilter>,
+    /// Which failregexes match an ASCII text (instead of `prefilter`).
+    pub(super) which: Option<Which>,
     /// Prefregex, when it runs here rather than in the matcher.
     pub(super) pref: Option<Rx>,
     /// Buffers of a `Prepared::pref` that was not needed.
@@ -152,12 +154,16 @@ impl Splitter {
                 Split::LastDate | Split::Whole => scratch.push_str(&text),
             }
             out.may = match self.pref.as_mut() {
-                None => may_match(
-                    self.pref_filter.as_ref(),
-                    &self.prefilter,
-                    scratch.as_bytes(),
-                    &mut out.cand,
-                ),
+                None => {
+                    let b = scratch.as_bytes();
+                    match self.which.as_mut() {
+                        Some(w) if self.pref_filter.is_none() => w.candidates(b, &mut out.cand),
+                        _ => None,
+                    }
+                    .unwrap_or_else(|| {
+                        may_match(self.pref_filter.as_ref(), &self.prefilter, b, &mut out.cand)
+                    })
+                }
                 // Prefregex first: its F-CONTENT is what the failregexes
                 // run on, so their literals are looked for there only.
                 Some(p) => {
@@ -173,9 +179,12 @@ impl Splitter {
                         let (s, e) = sp.slots.get(self.content?).copied().flatten()?;
                         (s < e).then(|| &scratch[s as usize..e as usize])
                     });
+                    let hay = content.unwrap_or(&scratch).as_bytes();
                     ok && self
-                        .prefilter
-                        .candidates(content.unwrap_or(&scratch).as_bytes(), &mut out.cand)
+                        .which
+                        .as_mut()
+                        .and_then(|w| w.candidates(hay, &mut out.cand))
+                        .unwrap_or_else(|| self.prefilter.candidates(hay, &mut out.cand))
                 }
             };
             self.scratch = scratch;

@@ -179,3 +179,56 @@ fn long_lines_are_cut_before_matching() {
     let long = "é".repeat(10 * 1024);
     assert!(run(&mut f, &[&long])[0].is_empty());
 }
+
+/// The one-search candidate check ([`Which`], in its first-match mode when
+/// `check_all` is off and in its every-match mode when on) finds what the
+/// literal prefilter finds, on stock filters over their sample logs.
+#[test]
+fn which_regexes_match_is_exact_on_stock_filters() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fail2ban");
+    let config = shared.join("config");
+    let logs = shared.join("fail2ban/tests/files/logs");
+    assert!(config.is_dir(), "{} is missing", config.display());
+    let mut compared = 0;
+    for name in [
+        "sshd",
+        "postfix",
+        "dovecot",
+        "nginx-http-auth",
+        "apache-auth",
+        "recidive",
+    ] {
+        let def = crate::config::load_filter(&config, name, &[]).unwrap();
+        let text = std::fs::read(logs.join(name)).unwrap();
+        for check_all in [false, true] {
+            let opts = FilterOptions {
+                now: Some(1_700_000_000.0),
+                raw_host: true,
+                check_all,
+                ..Default::default()
+            };
+            let mut with = Filter::new(&def, &opts).unwrap();
+            let mut without = Filter::new(&def, &opts).unwrap();
+            assert!(with.splitter.which.is_some(), "{name}: no one-search check");
+            without.splitter.which = None;
+            for line in text.split(|&c| c == b'\n') {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                with.process_line(line, &mut a);
+                without.process_line(line, &mut b);
+                let key = |v: &[Failure]| {
+                    v.iter()
+                        .map(|f| (f.fid.clone(), f.regex, f.nofail, f.time.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    key(&a),
+                    key(&b),
+                    "{name} (check_all {check_all}): {}",
+                    String::from_utf8_lossy(line)
+                );
+                compared += a.len();
+            }
+        }
+    }
+    assert!(compared > 200, "{compared} failures compared");
+}
