@@ -196,9 +196,9 @@ impl Slots {
         self.set[to] = true;
     }
 
-    /// Sets the slots set in `o` and not here to `o`'s values.
-    pub fn fill_from(&mut self, o: &Slots) {
-        for k in 0..self.set.len() {
+    /// Sets the slots set in `o` (those in `ks`) and not here to `o`'s values.
+    pub fn fill_from(&mut self, o: &Slots, ks: &[usize]) {
+        for &k in ks {
             if o.set[k] && !self.set[k] {
                 self.set(k, &o.vals[k]);
             }

@@ -63,12 +63,23 @@ pub(super) struct SlotPlan {
 }
 
 impl SlotPlan {
+    /// Without the named group of slot `k` (a value that is dropped).
+    pub(super) fn without(mut self, k: usize) -> SlotPlan {
+        self.named
+            .iter_mut()
+            .filter(|id| **id == k)
+            .for_each(|id| *id = usize::MAX);
+        self
+    }
+
     /// The groups of a match into `out` (every other slot unset);
     /// `spans[k]` is the k-th named group's.
     pub(super) fn fill(&self, spans: &[Span], hay: &str, out: &mut Slots) {
         out.clear();
         for (&id, s) in self.named.iter().zip(spans) {
-            if let Some((s, e)) = s {
+            if let Some((s, e)) = s
+                && id != usize::MAX
+            {
                 out.set(id, &hay[*s as usize..*e as usize]);
             }
         }

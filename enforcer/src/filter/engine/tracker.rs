@@ -28,8 +28,9 @@ pub struct Tracker {
     check_all: bool,
     cache: MlfidCache,
     ids: Ids,
-    /// Prefregex's groups of the line.
+    /// Prefregex's groups of the line, and which slots they set.
     pre: Slots,
+    pre_set: Vec<usize>,
     /// The groups of the hit (shared with the failures made from it
     /// while they live).
     cur: Arc<Slots>,
@@ -56,13 +57,15 @@ impl Tracker {
     ) -> Tracker {
         let names = Arc::new(Names::new(pref.iter().chain(&fail).flat_map(|g| g.names())));
         Tracker {
-            pref: pref.map(|g| g.plan(&names)),
+            // prefregex's F-CONTENT is the text the failregexes ran on
+            pref: pref.map(|g| g.plan(&names).without(names.sp.content)),
             fail_hits: vec![0; fail.len()],
             fail: fail.iter().map(|g| g.plan(&names)).collect(),
             check_all: opts.check_all,
             cache: MlfidCache::new(opts.mlfid_cache),
             ids: Ids::new(name, opts),
             pre: names.slots(),
+            pre_set: Vec::new(),
             cur: Arc::new(names.slots()),
             names,
             key: String::new(),
@@ -83,23 +86,20 @@ impl Tracker {
             return;
         }
         let sp = self.names.sp;
-        let has_pre = match (&self.pref, &m.pref) {
-            (Some(g), Some(s)) => {
-                g.fill(&s.slots, &s.text, &mut self.pre);
-                self.pre.unset(sp.content);
-                !self.pre.is_empty()
-            }
-            _ => false,
-        };
+        self.pre_set.clear();
+        if let (Some(g), Some(s)) = (&self.pref, &m.pref) {
+            g.fill(&s.slots, &s.text, &mut self.pre);
+            self.pre.unset(sp.content);
+            self.pre_set
+                .extend((0..self.names.len()).filter(|&k| self.pre.is_set(k)));
+        }
         for hit in hits {
             let i = hit.regex;
             let cur = Arc::make_mut(&mut self.cur);
             self.fail[i].fill(&hit.spans.slots, &hit.spans.text, cur);
-            if has_pre {
-                // The failregex's groups win, but (as in fail2ban 1.1) one
-                // that did not take part leaves prefregex's value alone.
-                cur.fill_from(&self.pre);
-            }
+            // The failregex's groups win, but (as in fail2ban 1.1) one
+            // that did not take part leaves prefregex's value alone.
+            cur.fill_from(&self.pre, &self.pre_set);
             let has_mlfid = match cur.get(sp.mlfid) {
                 Some(id) => {
                     self.key.clear();
