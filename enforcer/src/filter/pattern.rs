@@ -12,7 +12,7 @@ use super::translate::{BACKTRACK_LIMIT, PatternError, Translated, translate};
 /// A compiled pattern on whichever engine it needs.
 #[derive(Debug)]
 pub enum Engine {
-    Fast(regex::Regex),
+    Fast(Unicode),
     Fancy(Box<fancy_regex::Regex>),
     /// A fancy pattern rewritten for the regex crate with post-checks;
     /// fancy-regex runs only when a check fails (see [`super::linear`]).
@@ -71,15 +71,18 @@ impl Pattern {
             pattern: py.to_string(),
             reason,
         };
+        // The ASCII build first: when it builds, the Unicode one is only
+        // compiled when a non-ASCII text comes (most logs never have one;
+        // it cost 4x the ASCII build at start-up).
+        let mut ascii = None;
         let engine = if t.fancy {
             Engine::Fancy(Box::new(fancy(&t.pattern).map_err(err)?))
+        } else if let Some(a) = ascii_build(&t.pattern) {
+            ascii = Some(a);
+            Engine::Fast(Unicode::pending(&t.pattern))
         } else {
-            match regex::RegexBuilder::new(&t.pattern)
-                .size_limit(64 << 20)
-                .dfa_size_limit(16 << 20)
-                .build()
-            {
-                Ok(r) => Engine::Fast(r),
+            match unicode_build(&t.pattern) {
+                Ok(r) => Engine::Fast(Unicode::ready(r)),
                 // Constructs only fancy-regex knows (e.g. an escape the
                 // regex crate refuses) still get a chance there.
                 Err(e) => match fancy(&t.pattern) {
@@ -88,14 +91,14 @@ impl Pattern {
                 },
             }
         };
-        let names = match &engine {
-            Engine::Fast(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
-            Engine::Fancy(r) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
-            Engine::Linear(l, _) => l.names.clone(),
-        };
-        let ascii = match &engine {
-            Engine::Fast(r) => ascii_build(r.as_str()),
-            _ => None,
+        let names = match (&engine, &ascii) {
+            (_, Some(a)) => a.capture_names().map(|n| n.map(str::to_string)).collect(),
+            (Engine::Fast(r), None) => r
+                .get()
+                .map(|r| r.capture_names().map(|n| n.map(str::to_string)).collect())
+                .unwrap_or_default(),
+            (Engine::Fancy(r), None) => r.capture_names().map(|n| n.map(str::to_string)).collect(),
+            (Engine::Linear(l, _), None) => l.names.clone(),
         };
         let tail = match &engine {
             Engine::Fast(r) => Tail::new(r.as_str(), names.len()),
@@ -126,7 +129,8 @@ impl Pattern {
         if let Engine::Fancy(_) = &p.engine
             && let Some(lin) = Linear::new(&t.pattern)
         {
-            let Engine::Fancy(f) = std::mem::replace(&mut p.engine, Engine::Fast(lin.re.clone()))
+            let Engine::Fancy(f) =
+                std::mem::replace(&mut p.engine, Engine::Fast(Unicode::ready(lin.re.clone())))
             else {
                 unreachable!()
             };
@@ -181,7 +185,8 @@ impl Pattern {
         Caps {
             slots: vec![None; self.names.len()],
             locs: match &self.engine {
-                Engine::Fast(r) => Some(r.capture_locations()),
+                // made when the Unicode build is first needed
+                Engine::Fast(_) => None,
                 Engine::Linear(l, _) => Some(l.re.capture_locations()),
                 Engine::Fancy(_) => None,
             },
@@ -241,7 +246,10 @@ impl Pattern {
         }
         match &self.engine {
             Engine::Fast(r) => {
-                let locs = caps.locs.as_mut().expect("fast engine locations");
+                let Some(r) = r.get() else {
+                    return false;
+                };
+                let locs = caps.locs.get_or_insert_with(|| r.capture_locations());
                 if r.captures_read_at(locs, hay, start).is_none() {
                     return false;
                 }
@@ -282,7 +290,7 @@ impl Pattern {
 
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.engine {
-            Engine::Fast(r) => r.is_match(hay),
+            Engine::Fast(r) => r.get().is_some_and(|r| r.is_match(hay)),
             Engine::Fancy(r) => r.is_match(hay).unwrap_or(false),
             Engine::Linear(l, _) => l.re.is_match(hay) && self.captures(hay, &mut self.caps()),
         }
@@ -308,6 +316,57 @@ fn fallback(
         }
     }
     true
+}
+
+/// A pattern's Unicode build, compiled when first needed.
+#[derive(Debug)]
+pub struct Unicode {
+    src: String,
+    re: std::sync::OnceLock<Option<regex::Regex>>,
+}
+
+impl Unicode {
+    fn ready(r: regex::Regex) -> Unicode {
+        let src = r.as_str().to_string();
+        Unicode {
+            src,
+            re: Some(r).into(),
+        }
+    }
+
+    fn pending(src: &str) -> Unicode {
+        Unicode {
+            src: src.to_string(),
+            re: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The pattern in regex-crate syntax.
+    pub fn as_str(&self) -> &str {
+        &self.src
+    }
+
+    /// The compiled regex (None: it does not build though its ASCII build
+    /// did, e.g. over the size limit: logged once, non-ASCII text then
+    /// does not match).
+    pub fn get(&self) -> Option<&regex::Regex> {
+        self.re
+            .get_or_init(|| {
+                unicode_build(&self.src)
+                    .map_err(|e| {
+                        log::error!("pattern {:?}: its Unicode build failed: {e}", self.src)
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+}
+
+fn unicode_build(p: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(p)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
 }
 
 /// The pattern built for ASCII haystacks, when it builds (a class with

@@ -232,3 +232,27 @@ fn which_regexes_match_is_exact_on_stock_filters() {
     }
     assert!(compared > 200, "{compared} failures compared");
 }
+
+/// A non-ASCII line runs on the Unicode build, compiled only then.
+#[test]
+fn non_ascii_lines_match_on_the_unicode_build() {
+    let mut f = filter(
+        None,
+        &[r"^Failed for <F-USER>\w+</F-USER> from <HOST>"],
+        &[],
+        1,
+    );
+    let r = run(
+        &mut f,
+        &[
+            "Failed for bob from 198.18.0.1",
+            "Failed for jürgen from 198.18.0.2",
+        ],
+    );
+    assert_eq!(r[0][0].fields.get("user").map(String::as_str), Some("bob"));
+    assert_eq!(
+        r[1][0].fields.get("user").map(String::as_str),
+        Some("jürgen")
+    );
+    assert_eq!(r[1][0].fid, "198.18.0.2");
+}
