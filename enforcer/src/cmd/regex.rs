@@ -238,10 +238,11 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the log through the filter's three parts on three threads: this
-/// one reads and splits lines (date detector, prefilter), one runs the
-/// regexes, one merges, counts and prints. Lines go in batches, in order,
-/// and the batches come back to be reused. Returns the parts for the report.
+/// Runs the log through the filter's three parts: this thread reads and
+/// splits lines (date detector, prefregex, which failregexes match), one
+/// runs the regexes and one merges, counts and prints (on two cores, one
+/// thread does both). Lines go in batches, in order, and the batches come
+/// back to be reused. Returns the parts for the report.
 #[allow(clippy::too_many_arguments)]
 fn run_lines(
     args: &RegexArgs,
@@ -272,36 +273,59 @@ fn run_lines(
         written?;
         return Ok((splitter, matcher, tracker));
     }
+    // Three threads (read and split | regexes | merge and count) where
+    // there are cores for them; on two cores the regexes run with the
+    // merging, so that lines change cores once.
+    let three = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 3;
     let (to_match, matching) = std::sync::mpsc::sync_channel::<Batch>(2);
     let (to_track, tracking) = std::sync::mpsc::sync_channel::<Batch>(2);
     let (to_reuse, reusable) = std::sync::mpsc::channel::<Batch>();
     let verbose = args.verbose;
+    let match_one = move |m: &mut Matcher, it: &mut Item| {
+        let t0 = verbose.then(Instant::now);
+        m.match_prepared(&mut it.prep, &mut it.m);
+        if let Some(t0) = t0 {
+            it.secs += t0.elapsed().as_secs_f64();
+        }
+    };
     std::thread::scope(|s| -> anyhow::Result<()> {
-        let m = &mut matcher;
-        let regexes = std::thread::Builder::new()
-            .name("regex-match".into())
-            .spawn_scoped(s, move || {
-                for mut batch in matching {
-                    for it in &mut batch.items[..batch.len] {
-                        let t0 = verbose.then(Instant::now);
-                        m.match_prepared(&mut it.prep, &mut it.m);
-                        if let Some(t0) = t0 {
-                            it.secs += t0.elapsed().as_secs_f64();
+        let (mut here, mut there) = (None, None);
+        match three {
+            true => there = Some(&mut matcher),
+            false => here = Some(&mut matcher),
+        }
+        let (counted_from, matching) = match three {
+            true => (tracking, Some(matching)),
+            false => (matching, None),
+        };
+        let regexes = match (there, matching) {
+            (Some(m), Some(matching)) => Some(
+                std::thread::Builder::new()
+                    .name("regex-match".into())
+                    .spawn_scoped(s, move || {
+                        for mut batch in matching {
+                            for it in &mut batch.items[..batch.len] {
+                                match_one(m, it);
+                            }
+                            if to_track.send(batch).is_err() {
+                                return;
+                            }
                         }
-                    }
-                    if to_track.send(batch).is_err() {
-                        return;
-                    }
-                }
-            })
-            .context("starting a thread")?;
+                    })
+                    .context("starting a thread")?,
+            ),
+            _ => None,
+        };
         let t = &mut tracker;
         let counting = std::thread::Builder::new()
             .name("regex-count".into())
             .spawn_scoped(s, move || -> std::io::Result<()> {
                 let mut found: Vec<Failure> = Vec::new();
-                for mut batch in tracking {
+                for mut batch in counted_from {
                     for it in &mut batch.items[..batch.len] {
+                        if let Some(m) = here.as_deref_mut() {
+                            match_one(m, it);
+                        }
                         found.clear();
                         t.apply(&it.m, &mut found);
                         count(args, lines, t, it, &found, out)?;
@@ -332,7 +356,9 @@ fn run_lines(
         }
         drop(to_match);
         let panicked = || anyhow::anyhow!("a matching thread panicked");
-        regexes.join().map_err(|_| panicked())?;
+        if let Some(r) = regexes {
+            r.join().map_err(|_| panicked())?;
+        }
         let written = counting.join().map_err(|_| panicked())?;
         read?;
         written?;
