@@ -215,7 +215,12 @@ impl Pattern {
             && hay.is_ascii()
         {
             let b = hay.as_bytes();
+            // An anchored pattern's plan runs without a search first: the
+            // caller mostly knows it matches (see [`super::prefilter::Which`]).
             let planned = match (&self.plan, caps.plan.as_mut()) {
+                (Some(p), Some(pc)) if start == 0 && p.is_anchored() => {
+                    p.captures_anchored(b, pc, &mut caps.slots).is_some()
+                }
                 (Some(p), Some(pc)) => {
                     let Some(m) = a.find_at(b, start) else {
                         return false;

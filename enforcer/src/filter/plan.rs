@@ -84,6 +84,8 @@ pub struct Plan {
     /// Unanchored regexes of the parts that follow a [`Node::Lazy`].
     rests: Vec<meta::Regex>,
     slots: usize,
+    /// Every match starts at the text's start (`^`, not `(?m)^`).
+    anchored: bool,
 }
 
 /// A plan's DFA caches (one per DFA, reused from line to line).
@@ -109,6 +111,10 @@ impl Plan {
             dfas: Vec::new(),
             rests: Vec::new(),
             slots,
+            anchored: hir
+                .properties()
+                .look_set_prefix()
+                .contains(regex_syntax::hir::Look::Start),
         };
         plan.root = plan.node(&hir)?;
         Some(plan)
@@ -256,6 +262,29 @@ impl Plan {
         }
         slots[0] = Some((start, end));
         Some(())
+    }
+
+    /// For a pattern anchored at the text's start, the groups of its match
+    /// without a search for the match first (None: no match, or the
+    /// capture engine must decide).
+    pub fn captures_anchored(
+        &self,
+        hay: &[u8],
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<()> {
+        if !self.anchored || slots.len() != self.slots {
+            return None;
+        }
+        slots.iter_mut().for_each(|s| *s = None);
+        let e = self.run(&self.root, hay, 0, caches, slots)?;
+        slots[0] = Some((0, e));
+        Some(())
+    }
+
+    /// Whether every match starts at the text's start.
+    pub fn is_anchored(&self) -> bool {
+        self.anchored
     }
 
     fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {

@@ -161,3 +161,45 @@ fn plans_agree_on_stock_filters_and_sample_logs() {
         "{planned}/{matched}"
     );
 }
+
+/// The anchored entry (no search first) against the capture engine.
+#[test]
+fn anchored_plans_agree_with_the_capture_engine() {
+    let pats = [
+        r"^Failed (?:(?P<nofail>publickey)|\S+) for (?P<inv>invalid user )?(?P<user>\S+) from (?P<ip>[\d.]+)(?: port \d+)?",
+        r"^[iI](?:llegal|nvalid) user (?P<user>.*?) (?:from )?(?P<ip>(?:\d{1,3}\.){3}\d{1,3})(?: port \d+)?\s*$",
+        r"^(?P<u>[^:]+):(?P<r>.*)",
+    ];
+    let hays: &[&[u8]] = &[
+        b"Failed password for root from 198.18.0.1 port 22",
+        b"Failed publickey for invalid user x from 198.18.0.1",
+        b"Failed",
+        b"Invalid user bob from 198.18.0.9 port 22",
+        b"Invalid user bob from x from 198.18.0.9",
+        b"xInvalid user bob from 198.18.0.9",
+        b"user:rest:more",
+        b":x",
+    ];
+    let mut planned = 0;
+    for p in pats {
+        let re = regex::bytes::RegexBuilder::new(p)
+            .unicode(false)
+            .build()
+            .unwrap();
+        let mut locs = re.capture_locations();
+        let plan = Plan::new(p, locs.len()).unwrap();
+        assert!(plan.is_anchored());
+        let mut c = plan.caches();
+        for h in hays {
+            let want = re
+                .captures_read(&mut locs, h)
+                .map(|_| (0..locs.len()).map(|i| locs.get(i)).collect::<Vec<_>>());
+            let mut slots = vec![None; locs.len()];
+            if plan.captures_anchored(h, &mut c, &mut slots).is_some() {
+                planned += 1;
+                assert_eq!(Some(slots), want, "{p} on {:?}", String::from_utf8_lossy(h));
+            }
+        }
+    }
+    assert!(planned >= 5, "{planned} planned");
+}
