@@ -32,6 +32,12 @@ const CACHE: usize = 1 << 18;
 enum Node {
     /// No groups inside: one scan of `dfas[i]`.
     Plain(usize),
+    /// A literal: compared, no scan.
+    Lit(Box<[u8]>),
+    /// `^` (not `(?m)^`): here only at the text's start.
+    AtStart,
+    /// `$` (not `(?m)$`): here only at the text's end.
+    AtEnd,
     /// An empty group (a marker): matches here, spans nothing.
     Mark(usize),
     Group(usize, Box<Node>),
@@ -144,7 +150,7 @@ impl Plan {
 
     fn node(&mut self, hir: &Hir) -> Option<Node> {
         if hir.properties().explicit_captures_len() == 0 {
-            return Some(Node::Plain(self.dfa(hir)?));
+            return self.plain(hir);
         }
         match hir.kind() {
             HirKind::Capture(c) => {
@@ -169,6 +175,18 @@ impl Plan {
             }
             _ => None,
         }
+    }
+
+    /// A part without groups: compared when it is a literal or `^`/`$`,
+    /// else scanned by its DFA.
+    fn plain(&mut self, hir: &Hir) -> Option<Node> {
+        use regex_syntax::hir::Look;
+        Some(match hir.kind() {
+            HirKind::Literal(l) => Node::Lit(l.0.clone()),
+            HirKind::Look(Look::Start) => Node::AtStart,
+            HirKind::Look(Look::End) => Node::AtEnd,
+            _ => Node::Plain(self.dfa(hir)?),
+        })
     }
 
     fn branch(&mut self, hir: &Hir) -> Option<Branch> {
@@ -199,7 +217,7 @@ impl Plan {
             }
             if !plain.is_empty() {
                 let p = Hir::concat(std::mem::take(&mut plain));
-                out.push(Node::Plain(self.dfa(&p)?));
+                out.push(self.plain(&p)?);
             }
             if i + 1 < items.len()
                 && let Some((slot, class, min)) = lazy_class(h)
@@ -237,7 +255,7 @@ impl Plan {
             i += 1;
         }
         if !plain.is_empty() {
-            out.push(Node::Plain(self.dfa(&Hir::concat(plain))?));
+            out.push(self.plain(&Hir::concat(plain))?);
         }
         Some(Node::Seq(out))
     }
@@ -305,6 +323,9 @@ impl Plan {
     ) -> Option<usize> {
         match node {
             Node::Plain(d) => self.scan(*d, hay, at, caches),
+            Node::Lit(l) => hay[at..].starts_with(l).then(|| at + l.len()),
+            Node::AtStart => (at == 0).then_some(at),
+            Node::AtEnd => (at == hay.len()).then_some(at),
             Node::Mark(g) => {
                 *slots.get_mut(*g)? = Some((at, at));
                 Some(at)
@@ -413,7 +434,7 @@ impl Node {
     /// (it makes no choice a later part could have to undo).
     fn exact(&self) -> bool {
         match self {
-            Node::Plain(_) | Node::Mark(_) => true,
+            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd | Node::Mark(_) => true,
             Node::Group(_, n) => n.exact(),
             Node::Alt(bs) => bs.iter().all(|b| b.node.exact()),
             Node::Opt(b) => b.node.exact(),
