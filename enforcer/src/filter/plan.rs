@@ -4,11 +4,14 @@
 //! of a failregex hit.
 //!
 //! A plan walks the pattern's top-level structure: a concatenation is run
-//! part by part, a part without groups is one anchored DFA scan, a group
-//! spans what its inner part scanned, an alternation takes the first
-//! branch whose DFA matches, a greedy `X?` takes X when X's DFA matches,
-//! and a lazy `(?P<g>C*?)` (C one byte class) ends where the rest of its
-//! concatenation first matches.
+//! part by part; a part without groups is compared (a literal, `^`, `$`)
+//! or scanned by its anchored DFA; a group spans what its inner part
+//! took; an alternation takes the first branch that matches, a greedy `X?`
+//! takes X when X matches; a lazy `(?P<g>C*?)` (C one byte class) ends
+//! where the rest of its concatenation first matches, a greedy
+//! `(?P<g>C*)` at the last place (from the farthest C reaches down) where
+//! the rest matches. An anchored pattern's plan needs no search for its
+//! match first ([`Plan::captures_anchored`]).
 //!
 //! Exact by the backtracking order: the first match of a pattern is the
 //! first leaf of the tree of choices (first part's paths in priority
@@ -17,7 +20,9 @@
 //! first path leads on to a match of the whole, that is the first leaf,
 //! groups included. Whenever a step finds nothing (the first path of a
 //! part would have to be given up for a later one), or a DFA gives up, the
-//! plan returns None and the capture engine decides.
+//! plan returns None and the capture engine decides. Every step is a scan
+//! or a comparison bounded by the text's length, a greedy group's at most
+//! `GREEDY_TRIES` times.
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::syntax;
