@@ -141,18 +141,23 @@ pub fn push_lines(out: &mut Vec<Arc<str>>, matched: &[TLine], buf: &mut String) 
 }
 
 struct Entry {
-    key: Arc<str>,
     fail: FailData,
     exp: Instant,
+    /// When it was stored (its place in `order`).
+    seq: u64,
 }
 
-/// The bounded F-MLFID cache (FIFO eviction, entries expire after 5
-/// minutes). An entry is changed in place; `order` names an id once per
-/// store (as fail2ban's `set` after each `unset`), so an id stored again
-/// is named again and the first naming decides its eviction.
+/// The bounded F-MLFID cache, as fail2ban's `Utils.Cache(maxCount=100,
+/// maxTime=5*60)` is used by `_mergeFailure`: an entry is stored once, when
+/// its connection is first seen, and then changed in place (it keeps its
+/// place and its expiry, 5 minutes after it was stored); storing into a
+/// full cache evicts from the oldest (FIFO) until one live entry is gone.
+/// `order` holds (id, when stored); a name whose entry was since removed or
+/// stored again is skipped.
 pub struct MlfidCache {
     map: HashMap<Arc<str>, Entry, foldhash::fast::RandomState>,
-    order: VecDeque<Arc<str>>,
+    order: VecDeque<(Arc<str>, u64)>,
+    next_seq: u64,
     max: usize,
     ttl: Duration,
     /// Entries gone (evicted, forgotten), whose buffers new ones reuse.
@@ -176,6 +181,7 @@ impl MlfidCache {
         MlfidCache {
             map: HashMap::default(),
             order: VecDeque::new(),
+            next_seq: 0,
             max: max.max(1),
             ttl: Duration::from_secs(300),
             spare: Vec::new(),
@@ -227,37 +233,33 @@ impl MlfidCache {
         f
     }
 
-    /// Drops ids no longer cached from `order` once it is twice the bound
-    /// (`except`: one to drop too, being stored again).
-    fn prune(&mut self, except: Option<&str>) {
+    /// Whether `order`'s name (id, when stored) is still that entry's.
+    fn current(&self, k: &str, seq: u64) -> bool {
+        self.map.get(k).is_some_and(|e| e.seq == seq)
+    }
+
+    /// Drops stale names from `order` once it is twice the bound.
+    fn prune(&mut self) {
         if self.order.len() > 2 * self.max {
             let map = &self.map;
             self.order
-                .retain(|x| Some(&**x) != except && map.contains_key(&**x));
+                .retain(|(x, s)| map.get(&**x).is_some_and(|e| e.seq == *s));
         }
     }
 
-    /// Stores again the entry of `k` changed in place: it expires later
-    /// and is named again in `order`.
-    fn refresh(&mut self, k: &str) {
-        let now = Instant::now();
-        self.prune(Some(k));
-        if let Some(e) = self.map.get_mut(k) {
-            e.exp = now + self.ttl;
-            self.order.push_back(e.key.clone());
-        }
-    }
-
-    /// Stores (or replaces) an entry, evicting the oldest when full.
+    /// Stores a new entry (or replaces one's data in place), evicting from
+    /// the oldest when full.
     pub fn put(&mut self, k: &str, v: FailData) {
         let now = Instant::now();
         if let Some(e) = self.map.get_mut(k) {
             e.fail = v;
-            e.exp = now + self.ttl;
             return;
         }
         if self.map.len() >= self.max {
-            while let Some(old) = self.order.pop_front() {
+            while let Some((old, seq)) = self.order.pop_front() {
+                if !self.current(&old, seq) {
+                    continue;
+                }
                 if let Some(e) = self.map.remove(&*old) {
                     let live = e.exp > now;
                     self.recycle(e.fail);
@@ -267,15 +269,17 @@ impl MlfidCache {
                 }
             }
         }
-        self.prune(None);
+        self.prune();
         let key: Arc<str> = Arc::from(k);
-        self.order.push_back(key.clone());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.push_back((key.clone(), seq));
         self.map.insert(
-            key.clone(),
+            key,
             Entry {
-                key,
                 fail: v,
                 exp: now + self.ttl,
+                seq,
             },
         );
     }
@@ -315,7 +319,8 @@ impl Merged {
     /// fail2ban's cache holds it.
     pub fn store(self, cache: &mut MlfidCache, mlfid: &str) {
         match self {
-            Merged::Cached => cache.refresh(mlfid),
+            // changed in place: fail2ban stores an entry only once
+            Merged::Cached => {}
             Merged::New(f) => cache.put(mlfid, f),
             Merged::Gone(f) => cache.recycle(f),
             Merged::Own(_) => {}
@@ -503,6 +508,42 @@ mod tests {
             c.put(k, FailData::default());
         }
         assert_eq!(c.len(), 2);
+    }
+
+    /// As fail2ban's cache: an entry changed in place keeps its place, so
+    /// it is evicted first; one forgotten and stored again is new.
+    #[test]
+    fn eviction_is_by_first_store() {
+        let n = Names::new(["mlfforget"]);
+        let sp = n.sp;
+        let mut buf = String::new();
+        let mut c = MlfidCache::new(2);
+        for k in ["a", "b", "a"] {
+            let m = merge(
+                &mut c,
+                &sp,
+                k,
+                &mut slots(&n, &[("nofail", "x")]),
+                &[],
+                &mut buf,
+            );
+            m.store(&mut c, k);
+        }
+        c.put("c", FailData::default());
+        assert!(c.get_mut("a").is_none() && c.get_mut("b").is_some());
+        // forgotten, then stored again: now the newest
+        let m = merge(
+            &mut c,
+            &sp,
+            "b",
+            &mut slots(&n, &[("mlfforget", "y")]),
+            &[],
+            &mut buf,
+        );
+        m.store(&mut c, "b");
+        c.put("b", FailData::default());
+        c.put("d", FailData::default());
+        assert!(c.get_mut("c").is_none() && c.get_mut("b").is_some() && c.get_mut("d").is_some());
     }
 
     #[test]
