@@ -483,26 +483,22 @@ mod tests {
         assert_eq!(f.matches.as_ref(), Some(&want));
     }
 
+    /// Merges a match of `pairs` for `k` and stores what it gives.
+    fn merge_store(c: &mut MlfidCache, n: &Names, k: &str, pairs: &[(&str, &str)]) -> bool {
+        let mut buf = String::new();
+        let m = merge(c, &n.sp, k, &mut slots(n, pairs), &[], &mut buf);
+        let gone = matches!(m, Merged::Gone(_));
+        m.store(c, k);
+        gone
+    }
+
     #[test]
     fn forget_drops_the_entry_and_cache_is_bounded() {
         let n = Names::new(["mlfforget"]);
-        let sp = n.sp;
         let mut c = MlfidCache::new(2);
-        let mut buf = String::new();
-        let m = merge(
-            &mut c,
-            &sp,
-            "a",
-            &mut slots(&n, &[("nofail", "x")]),
-            &[],
-            &mut buf,
-        );
-        m.store(&mut c, "a");
+        assert!(!merge_store(&mut c, &n, "a", &[("nofail", "x")]));
         assert_eq!(c.len(), 1);
-        let mut cur = slots(&n, &[("mlfforget", "y")]);
-        let m = merge(&mut c, &sp, "a", &mut cur, &[], &mut buf);
-        assert!(matches!(m, Merged::Gone(_)));
-        m.store(&mut c, "a");
+        assert!(merge_store(&mut c, &n, "a", &[("mlfforget", "y")]));
         assert!(c.is_empty());
         for k in ["x", "y", "z"] {
             c.put(k, FailData::default());
@@ -515,32 +511,14 @@ mod tests {
     #[test]
     fn eviction_is_by_first_store() {
         let n = Names::new(["mlfforget"]);
-        let sp = n.sp;
-        let mut buf = String::new();
         let mut c = MlfidCache::new(2);
         for k in ["a", "b", "a"] {
-            let m = merge(
-                &mut c,
-                &sp,
-                k,
-                &mut slots(&n, &[("nofail", "x")]),
-                &[],
-                &mut buf,
-            );
-            m.store(&mut c, k);
+            merge_store(&mut c, &n, k, &[("nofail", "x")]);
         }
         c.put("c", FailData::default());
         assert!(c.get_mut("a").is_none() && c.get_mut("b").is_some());
         // forgotten, then stored again: now the newest
-        let m = merge(
-            &mut c,
-            &sp,
-            "b",
-            &mut slots(&n, &[("mlfforget", "y")]),
-            &[],
-            &mut buf,
-        );
-        m.store(&mut c, "b");
+        assert!(merge_store(&mut c, &n, "b", &[("mlfforget", "y")]));
         c.put("b", FailData::default());
         c.put("d", FailData::default());
         assert!(c.get_mut("c").is_none() && c.get_mut("b").is_some() && c.get_mut("d").is_some());
