@@ -374,6 +374,23 @@ fn unicode_build(p: &str) -> Result<regex::Regex, regex::Error> {
         .build()
 }
 
+/// The syntax of the ASCII build ([`ascii_build`]), for automata built
+/// beside it from the same source (plans, prefregex splits, the set of
+/// failregexes).
+pub fn ascii_syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+}
+
+/// Whether every match of `h` starts at the text's start (`^`, not
+/// `(?m)^`).
+pub fn starts_at_text_start(h: &regex_syntax::hir::Hir) -> bool {
+    h.properties()
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start)
+}
+
 /// The pattern built for ASCII haystacks, when it builds (a class with
 /// non-ASCII members does not).
 pub fn ascii_build(p: &str) -> Option<regex::bytes::Regex> {

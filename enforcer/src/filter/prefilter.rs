@@ -6,6 +6,8 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use fancy_regex::Expr;
 
+use super::pattern::{ascii_syntax, starts_at_text_start};
+
 /// Shortest literal worth scanning for; shorter ones make a regex "always try".
 const MIN_LITERAL: usize = 3;
 
@@ -89,7 +91,6 @@ fn required(e: &Expr) -> Option<Vec<String>> {
     }
 }
 
-/// Which of a filter's regexes a line may match.
 /// Which of a filter's regexes match an ASCII text, from one overlapping
 /// DFA scan of the ASCII builds of them all (exact: a regex left out does
 /// not match; a rewritten one's superset does).
@@ -113,15 +114,10 @@ impl Which {
         if pats.is_empty() {
             return None;
         }
-        let syntax = regex_automata::util::syntax::Config::new()
-            .unicode(false)
-            .utf8(false);
+        let syntax = ascii_syntax();
         let anchored = |p: &str| {
-            regex_automata::util::syntax::parse_with(p, &syntax).is_ok_and(|h| {
-                h.properties()
-                    .look_set_prefix()
-                    .contains(regex_syntax::hir::Look::Start)
-            })
+            regex_automata::util::syntax::parse_with(p, &syntax)
+                .is_ok_and(|h| starts_at_text_start(&h))
         };
         let first = first_only && pats.iter().all(|p| anchored(p));
         let kind = match first {
@@ -169,6 +165,7 @@ impl Which {
     }
 }
 
+/// Which of a filter's regexes a line may match.
 #[derive(Debug, Clone)]
 pub struct Prefilter {
     ac: Option<AhoCorasick>,

@@ -20,6 +20,7 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 
+use super::pattern::ascii_syntax;
 use super::translate::ascii_build;
 
 /// Cap of a [`Split`] DFA's cache: beyond it the DFA gives up and the
@@ -53,13 +54,13 @@ impl Split {
                         .cache_capacity(SPLIT_CACHE)
                         .minimum_cache_clear_count(Some(0)),
                 )
-                .syntax(syntax_config())
+                .syntax(ascii_syntax())
                 .build(p)
                 .ok()
         };
         // X and Y must hold no group, the head only `g` (with group 0).
         let groups = |p: &str| {
-            syntax::parse_with(p, &syntax_config())
+            syntax::parse_with(p, &ascii_syntax())
                 .map(|h| h.properties().explicit_captures_len())
                 .ok()
         };
@@ -93,11 +94,6 @@ impl Split {
         let e2 = at(&self.y, &mut c.1, e1).ok()??;
         Some(Some((e1, e2)))
     }
-}
-
-/// The syntax a [`Split`]'s DFAs are built with (ASCII haystacks only).
-fn syntax_config() -> syntax::Config {
-    syntax::Config::new().unicode(false).utf8(false)
 }
 
 /// Byte index of the `)` closing the group opened at `open`.
