@@ -29,6 +29,8 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
+use super::pattern::{ascii_syntax, starts_at_text_start};
+
 /// Cap of each DFA's cache: beyond it the DFA gives up (and the capture
 /// engine decides).
 const CACHE: usize = 1 << 18;
@@ -46,31 +48,42 @@ enum Node {
     /// An empty group (a marker): matches here, spans nothing.
     Mark(usize),
     Group(usize, Box<Node>),
-    Seq(Vec<Node>),
+    Seq(Vec<Step>),
     /// Branches, each with the DFA that tells whether it matches here and
     /// the groups it holds.
     Alt(Vec<Branch>),
     /// A greedy `X?` whose X holds groups (as a branch).
     Opt(Box<Branch>),
-    /// A lazy `(?P<g>C*?)` (or `C+?`) followed by `rest` in a concatenation:
-    /// the group ends where `rest` first matches.
+}
+
+/// A part of a concatenation: a node, or a group of one byte class whose
+/// end depends on what follows it.
+#[derive(Debug)]
+enum Step {
+    Node(Node),
+    /// A lazy `(?P<g>C*?)` (or `C+?`): the group ends where `rest` (the
+    /// unanchored regex of what follows) first matches.
     Lazy {
-        slot: Vec<usize>,
-        class: Box<[bool; 256]>,
-        min: usize,
+        run: ClassRun,
         rest: usize,
     },
-    /// A greedy `(?P<g>C*)` (or `C+`, `C{n,}`) followed by `rest` (a DFA)
-    /// in a concatenation: the group ends at the last place, from the
-    /// farthest C reaches down, where `rest` matches.
+    /// A greedy `(?P<g>C*)` (or `C+`, `C{n,}`): the group ends at the last
+    /// place, from the farthest C reaches down, where `rest` (the DFA of
+    /// what follows) matches.
     Greedy {
-        slot: Vec<usize>,
-        class: Box<[bool; 256]>,
-        min: usize,
+        run: ClassRun,
         rest: usize,
         /// What `rest` starts with (only places that start so are tried).
         lit: Vec<u8>,
     },
+}
+
+/// A group (or groups around one another) over a run of one byte class.
+#[derive(Debug)]
+struct ClassRun {
+    slots: Vec<usize>,
+    class: Box<[bool; 256]>,
+    min: usize,
 }
 
 /// A part that may not match here (a branch, an optional part).
@@ -92,7 +105,7 @@ const GREEDY_TRIES: usize = 32;
 pub struct Plan {
     root: Node,
     dfas: Vec<DFA>,
-    /// Unanchored regexes of the parts that follow a [`Node::Lazy`].
+    /// Unanchored regexes of the parts that follow a [`Step::Lazy`].
     rests: Vec<meta::Regex>,
     slots: usize,
     /// Every match starts at the text's start (`^`, not `(?m)^`).
@@ -103,17 +116,12 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct PlanCaches(Vec<Cache>);
 
-/// The syntax plans are built with: what the ASCII build of a pattern uses.
-fn syntax_config() -> syntax::Config {
-    syntax::Config::new().unicode(false).utf8(false)
-}
-
 impl Plan {
     /// The plan of a pattern (in regex-crate syntax) with `slots` groups
     /// (group 0 included); None when its shape has no plan (a group inside
     /// a repetition, a lazy group that is not one class).
     pub fn new(pattern: &str, slots: usize) -> Option<Plan> {
-        let hir = syntax::parse_with(pattern, &syntax_config()).ok()?;
+        let hir = syntax::parse_with(pattern, &ascii_syntax()).ok()?;
         if hir.properties().explicit_captures_len() == 0 {
             return None;
         }
@@ -122,10 +130,7 @@ impl Plan {
             dfas: Vec::new(),
             rests: Vec::new(),
             slots,
-            anchored: hir
-                .properties()
-                .look_set_prefix()
-                .contains(regex_syntax::hir::Look::Start),
+            anchored: starts_at_text_start(&hir),
         };
         plan.root = plan.node(&hir)?;
         Some(plan)
@@ -222,45 +227,39 @@ impl Plan {
             }
             if !plain.is_empty() {
                 let p = Hir::concat(std::mem::take(&mut plain));
-                out.push(self.plain(&p)?);
+                out.push(Step::Node(self.plain(&p)?));
             }
-            if i + 1 < items.len()
-                && let Some((slot, class, min)) = lazy_class(h)
-            {
-                let rest = Hir::concat(items[i + 1..].to_vec());
-                let re = meta::Regex::builder()
-                    .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
-                    .build_from_hir(&rest)
-                    .ok()?;
-                self.rests.push(re);
-                out.push(Node::Lazy {
-                    slot,
-                    class,
-                    min,
-                    rest: self.rests.len() - 1,
-                });
-            } else if i + 1 < items.len()
-                && let Some((slot, class, min)) = greedy_class(h)
-            {
-                let lit = match items[i + 1].kind() {
-                    HirKind::Literal(l) => l.0.to_vec(),
-                    _ => Vec::new(),
-                };
-                let rest = self.dfa(&Hir::concat(items[i + 1..].to_vec()))?;
-                out.push(Node::Greedy {
-                    slot,
-                    class,
-                    min,
-                    rest,
-                    lit,
-                });
-            } else {
-                out.push(self.node(h)?);
-            }
+            let rest = || Hir::concat(items[i + 1..].to_vec());
+            let step = match class_run(h) {
+                Some((run, false)) if i + 1 < items.len() => {
+                    let re = meta::Regex::builder()
+                        .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
+                        .build_from_hir(&rest())
+                        .ok()?;
+                    self.rests.push(re);
+                    Step::Lazy {
+                        run,
+                        rest: self.rests.len() - 1,
+                    }
+                }
+                Some((run, true)) if i + 1 < items.len() => {
+                    let lit = match items[i + 1].kind() {
+                        HirKind::Literal(l) => l.0.to_vec(),
+                        _ => Vec::new(),
+                    };
+                    Step::Greedy {
+                        run,
+                        rest: self.dfa(&rest())?,
+                        lit,
+                    }
+                }
+                _ => Step::Node(self.node(h)?),
+            };
+            out.push(step);
             i += 1;
         }
         if !plain.is_empty() {
-            out.push(self.plain(&Hir::concat(plain))?);
+            out.push(Step::Node(self.plain(&Hir::concat(plain))?));
         }
         Some(Node::Seq(out))
     }
@@ -275,16 +274,7 @@ impl Plan {
         caches: &mut PlanCaches,
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<()> {
-        if slots.len() != self.slots {
-            return None;
-        }
-        slots.iter_mut().for_each(|s| *s = None);
-        let e = self.run(&self.root, hay, start, caches, slots)?;
-        if e != end {
-            return None;
-        }
-        slots[0] = Some((start, end));
-        Some(())
+        (self.fill(hay, start, caches, slots)? == end).then_some(())
     }
 
     /// For a pattern anchored at the text's start, the groups of its match
@@ -296,13 +286,28 @@ impl Plan {
         caches: &mut PlanCaches,
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<()> {
-        if !self.anchored || slots.len() != self.slots {
+        if !self.anchored {
+            return None;
+        }
+        self.fill(hay, 0, caches, slots).map(|_| ())
+    }
+
+    /// Every group of the pattern's first path from `start` (group 0 its
+    /// whole), into `slots`; returns where it ends.
+    fn fill(
+        &self,
+        hay: &[u8],
+        start: usize,
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<usize> {
+        if slots.len() != self.slots {
             return None;
         }
         slots.iter_mut().for_each(|s| *s = None);
-        let e = self.run(&self.root, hay, 0, caches, slots)?;
-        slots[0] = Some((0, e));
-        Some(())
+        let e = self.run(&self.root, hay, start, caches, slots)?;
+        slots[0] = Some((start, e));
+        Some(e)
     }
 
     /// Whether every match starts at the text's start.
@@ -340,55 +345,10 @@ impl Plan {
                 *slots.get_mut(*g)? = Some((at, e));
                 Some(e)
             }
-            Node::Seq(items) => {
+            Node::Seq(steps) => {
                 let mut pos = at;
-                let mut k = 0;
-                while k < items.len() {
-                    if let Node::Lazy {
-                        slot,
-                        class,
-                        min,
-                        rest,
-                    } = &items[k]
-                    {
-                        let from = at_least(pos, *min, hay.len())?;
-                        let input = Input::new(hay).range(from..);
-                        let m = self.rests[*rest].search(&input)?;
-                        let b = m.start();
-                        if !hay[pos..b].iter().all(|&c| class[c as usize]) {
-                            return None;
-                        }
-                        for &g in slot {
-                            *slots.get_mut(g)? = Some((pos, b));
-                        }
-                        pos = b;
-                    } else if let Node::Greedy {
-                        slot,
-                        class,
-                        min,
-                        rest,
-                        lit,
-                    } = &items[k]
-                    {
-                        let reach = pos
-                            + hay[pos..]
-                                .iter()
-                                .take_while(|&&c| class[c as usize])
-                                .count();
-                        let low = at_least(pos, *min, hay.len())?;
-                        let b = (low..=reach)
-                            .rev()
-                            .filter(|&b| hay[b..].starts_with(lit))
-                            .take(GREEDY_TRIES)
-                            .find(|&b| self.scan(*rest, hay, b, caches).is_some())?;
-                        for &g in slot {
-                            *slots.get_mut(g)? = Some((pos, b));
-                        }
-                        pos = b;
-                    } else {
-                        pos = self.run(&items[k], hay, pos, caches, slots)?;
-                    }
-                    k += 1;
+                for step in steps {
+                    pos = self.step(step, hay, pos, caches, slots)?;
                 }
                 Some(pos)
             }
@@ -401,9 +361,48 @@ impl Plan {
                 None
             }
             Node::Opt(b) => Some(self.try_branch(b, hay, at, caches, slots)?.unwrap_or(at)),
-            // only inside a Seq (handled there)
-            Node::Lazy { .. } | Node::Greedy { .. } => None,
         }
+    }
+
+    /// One part of a concatenation, from `at`; returns where it ends.
+    fn step(
+        &self,
+        step: &Step,
+        hay: &[u8],
+        at: usize,
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<usize> {
+        let (run, b) = match step {
+            Step::Node(n) => return self.run(n, hay, at, caches, slots),
+            Step::Lazy { run, rest } => {
+                let from = at_least(at, run.min, hay.len())?;
+                let m = self.rests[*rest].search(&Input::new(hay).range(from..))?;
+                let b = m.start();
+                if !hay[at..b].iter().all(|&c| run.class[c as usize]) {
+                    return None;
+                }
+                (run, b)
+            }
+            Step::Greedy { run, rest, lit } => {
+                let reach = at
+                    + hay[at..]
+                        .iter()
+                        .take_while(|&&c| run.class[c as usize])
+                        .count();
+                let low = at_least(at, run.min, hay.len())?;
+                let b = (low..=reach)
+                    .rev()
+                    .filter(|&b| hay[b..].starts_with(lit))
+                    .take(GREEDY_TRIES)
+                    .find(|&b| self.scan(*rest, hay, b, caches).is_some())?;
+                (run, b)
+            }
+        };
+        for &g in &run.slots {
+            *slots.get_mut(g)? = Some((at, b));
+        }
+        Some(b)
     }
 }
 
@@ -443,7 +442,7 @@ impl Node {
             Node::Group(_, n) => n.exact(),
             Node::Alt(bs) => bs.iter().all(|b| b.node.exact()),
             Node::Opt(b) => b.node.exact(),
-            Node::Seq(_) | Node::Lazy { .. } | Node::Greedy { .. } => false,
+            Node::Seq(_) => false,
         }
     }
 }
@@ -468,17 +467,9 @@ fn at_least(pos: usize, min: usize, len: usize) -> Option<usize> {
     (p <= len).then_some(p)
 }
 
-/// `(?P<g>C*?)` / `(?P<g>C+?)` with C one byte class: (slot, C, min).
-fn lazy_class(h: &Hir) -> Option<(Vec<usize>, Box<[bool; 256]>, usize)> {
-    rep_class(h, false)
-}
-
-/// `(?P<g>C*)` / `(?P<g>C{n,})` with C one byte class: (slot, C, n).
-fn greedy_class(h: &Hir) -> Option<(Vec<usize>, Box<[bool; 256]>, usize)> {
-    rep_class(h, true)
-}
-
-fn rep_class(h: &Hir, greedy: bool) -> Option<(Vec<usize>, Box<[bool; 256]>, usize)> {
+/// `(?P<g>C*?)` / `(?P<g>C+?)` (lazy) or `(?P<g>C*)` / `(?P<g>C{n,})`
+/// (greedy) with C one byte class: its run and whether it is greedy.
+fn class_run(h: &Hir) -> Option<(ClassRun, bool)> {
     // groups around groups (a marker inside a named group) span the same
     let mut slots = Vec::new();
     let mut h = h;
@@ -489,7 +480,7 @@ fn rep_class(h: &Hir, greedy: bool) -> Option<(Vec<usize>, Box<[bool; 256]>, usi
     let HirKind::Repetition(r) = h.kind() else {
         return None;
     };
-    if r.greedy != greedy || r.max.is_some() || (!greedy && r.min > 1) {
+    if r.max.is_some() || (!r.greedy && r.min > 1) {
         return None;
     }
     let mut set = Box::new([false; 256]);
@@ -512,7 +503,12 @@ fn rep_class(h: &Hir, greedy: bool) -> Option<(Vec<usize>, Box<[bool; 256]>, usi
         HirKind::Literal(l) if l.0.len() == 1 => set[l.0[0] as usize] = true,
         _ => return None,
     }
-    (!slots.is_empty()).then_some((slots, set, r.min as usize))
+    let run = ClassRun {
+        slots,
+        class: set,
+        min: r.min as usize,
+    };
+    (!run.slots.is_empty()).then_some((run, r.greedy))
 }
 
 #[cfg(test)]
