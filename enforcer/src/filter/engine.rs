@@ -5,11 +5,14 @@
 //! failregex, ignoreregex) and [`Tracker`] (F-MLFID merging, failure ids,
 //! counts). Each depends only on its own state and the lines, so a
 //! [`Filter`] runs all three on each line and `enforcer regex` runs them on
-//! three threads ([`Filter::split`]), lines passed in order.
+//! their own threads ([`Filter::split`]), lines passed in order.
 //!
-//! The fast path: when a line contains none of the literals a failregex
-//! needs, that regex is not run; when no regex can match (and `maxlines`
-//! is 1) the line costs the date match and one Aho-Corasick scan.
+//! The fast path: a failregex runs only on a line it can match. For a
+//! single-line filter on ASCII text one DFA search over all failregexes
+//! says which match ([`super::prefilter::Which`]); otherwise a line that
+//! contains none of the literals a failregex needs skips it (one
+//! Aho-Corasick scan). When none can match, the line costs the date match
+//! and that one search or scan.
 use super::date::DateDetector;
 use super::date::strptime::zone_offset;
 use super::prefilter::{Prefilter, Which, required_literals};

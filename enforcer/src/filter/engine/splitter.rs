@@ -156,13 +156,14 @@ impl Splitter {
             out.may = match self.pref.as_mut() {
                 None => {
                     let b = scratch.as_bytes();
-                    match self.which.as_mut() {
-                        Some(w) if self.pref_filter.is_none() => w.candidates(b, &mut out.cand),
-                        _ => None,
-                    }
-                    .unwrap_or_else(|| {
-                        may_match(self.pref_filter.as_ref(), &self.prefilter, b, &mut out.cand)
-                    })
+                    // (no prefregex at all: `which` is only built where
+                    // prefregex, if any, runs here)
+                    self.which
+                        .as_mut()
+                        .and_then(|w| w.candidates(b, &mut out.cand))
+                        .unwrap_or_else(|| {
+                            may_match(self.pref_filter.as_ref(), &self.prefilter, b, &mut out.cand)
+                        })
                 }
                 // Prefregex first: its F-CONTENT is what the failregexes
                 // run on, so their literals are looked for there only.
