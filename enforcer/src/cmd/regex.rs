@@ -289,32 +289,25 @@ fn run_lines(
         }
     };
     std::thread::scope(|s| -> anyhow::Result<()> {
-        let (mut here, mut there) = (None, None);
-        match three {
-            true => there = Some(&mut matcher),
-            false => here = Some(&mut matcher),
-        }
-        let (counted_from, matching) = match three {
-            true => (tracking, Some(matching)),
-            false => (matching, None),
-        };
-        let regexes = match (there, matching) {
-            (Some(m), Some(matching)) => Some(
-                std::thread::Builder::new()
-                    .name("regex-match".into())
-                    .spawn_scoped(s, move || {
-                        for mut batch in matching {
-                            for it in &mut batch.items[..batch.len] {
-                                match_one(m, it);
-                            }
-                            if to_track.send(batch).is_err() {
-                                return;
-                            }
+        // `here`: the matcher when the counting thread runs it too.
+        let (counted_from, regexes, mut here) = if three {
+            let m = &mut matcher;
+            let regexes = std::thread::Builder::new()
+                .name("regex-match".into())
+                .spawn_scoped(s, move || {
+                    for mut batch in matching {
+                        for it in &mut batch.items[..batch.len] {
+                            match_one(m, it);
                         }
-                    })
-                    .context("starting a thread")?,
-            ),
-            _ => None,
+                        if to_track.send(batch).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .context("starting a thread")?;
+            (tracking, Some(regexes), None)
+        } else {
+            (matching, None, Some(&mut matcher))
         };
         let t = &mut tracker;
         let counting = std::thread::Builder::new()
