@@ -25,6 +25,7 @@
 //! `GREEDY_TRIES` times.
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::start;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -149,6 +150,9 @@ impl Plan {
             .configure(
                 DFA::config()
                     .match_kind(MatchKind::LeftmostFirst)
+                    // (a `(?u)\b` quits on a non-ASCII byte: the scan
+                    // gives up and the capture engine decides)
+                    .unicode_word_boundary(true)
                     .cache_capacity(CACHE)
                     .minimum_cache_clear_count(Some(0)),
             )
@@ -315,12 +319,47 @@ impl Plan {
         self.anchored
     }
 
+    /// Where the first path of `dfas[d]` from `at` ends (anchored,
+    /// leftmost-first). The search loop of the lazy DFA, without its
+    /// set-up per call (a plan makes several short scans per line).
     fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {
-        let input = Input::new(hay).range(at..).anchored(Anchored::Yes);
-        let m = self.dfas[d]
-            .try_search_fwd(&mut caches.0[d], &input)
-            .ok()??;
-        Some(m.offset())
+        let dfa = &self.dfas[d];
+        let cache = &mut caches.0[d];
+        let config = start::Config::new()
+            .anchored(Anchored::Yes)
+            .look_behind(at.checked_sub(1).map(|i| hay[i]));
+        let mut sid = dfa.start_state(cache, &config).ok()?;
+        if sid.is_dead() {
+            return None;
+        }
+        // Matches are reported one byte late: a match state entered on
+        // `hay[i]` ends a match at `i`.
+        let mut end = None;
+        for (i, &b) in hay[at..].iter().enumerate() {
+            // (the common step: a known transition out of a plain state)
+            let next = match sid.is_tagged() {
+                false => dfa.next_state_untagged(cache, sid, b),
+                true => dfa.next_state(cache, sid, b).ok()?,
+            };
+            sid = match next.is_unknown() {
+                false => next,
+                true => dfa.next_state(cache, sid, b).ok()?,
+            };
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    end = Some(at + i);
+                } else if sid.is_dead() {
+                    return end;
+                } else if sid.is_quit() {
+                    return None;
+                }
+            }
+        }
+        sid = dfa.next_eoi_state(cache, sid).ok()?;
+        if sid.is_match() {
+            end = Some(hay.len());
+        }
+        end
     }
 
     fn run(

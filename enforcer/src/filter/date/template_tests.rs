@@ -87,3 +87,64 @@ fn tai64n() {
     t.match_date(line, 0, line.len(), &mut c).unwrap();
     assert_eq!(t.get_date(line, &c.slots, 0.0, None), Some(1_124_000_942.0));
 }
+
+/// Every default template's plan (its groups by DFA scans, see
+/// [`crate::filter::plan`]) against the capture engine, on every ASCII line
+/// of the sample logs: where the plan gets through, it agrees; and it gets
+/// through on most matches (the syslog template, whose `(?u)\b` the
+/// plan's DFAs take on ASCII text, included).
+#[test]
+fn default_template_plans_agree_on_sample_logs() {
+    let logs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fail2ban/fail2ban/tests/files/logs");
+    assert!(logs.is_dir(), "{} is missing", logs.display());
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for e in std::fs::read_dir(&logs).unwrap() {
+        let Ok(text) = std::fs::read(e.unwrap().path()) else {
+            continue;
+        };
+        lines.extend(
+            text.split(|&c| c == b'\n')
+                .filter(|l| l.is_ascii() && !l.starts_with(b"#"))
+                .map(<[u8]>::to_vec),
+        );
+    }
+    let (mut planned, mut matched, mut with_plan) = (0usize, 0usize, 0usize);
+    let defaults = super::super::defaults();
+    for t in &defaults.all {
+        let re = &t.compiled().unwrap().re;
+        let Some((plan, ascii)) = re.plan_parts() else {
+            continue;
+        };
+        with_plan += 1;
+        let mut locs = ascii.capture_locations();
+        let mut caches = plan.caches();
+        let mut slots = vec![None; locs.len()];
+        for l in &lines {
+            let Some(m) = ascii.captures_read(&mut locs, l) else {
+                continue;
+            };
+            matched += 1;
+            let span = (m.start(), m.end());
+            if plan.captures(l, span, &mut caches, &mut slots).is_some() {
+                planned += 1;
+                let want: Vec<_> = (0..locs.len()).map(|i| locs.get(i)).collect();
+                assert_eq!(
+                    slots,
+                    want,
+                    "{} on {:?}",
+                    t.name,
+                    String::from_utf8_lossy(l)
+                );
+            } else if std::env::var_os("PLAN_DEBUG").is_some() {
+                eprintln!("gave up: {} on {:?}", t.name, String::from_utf8_lossy(l));
+            }
+        }
+    }
+    eprintln!("{with_plan} templates with a plan; {planned} of {matched} matches planned");
+    assert!(
+        with_plan * 2 > defaults.all.len() && planned * 2 > matched,
+        "{with_plan} of {} templates, {planned}/{matched}",
+        defaults.all.len()
+    );
+}
