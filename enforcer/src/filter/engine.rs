@@ -7,12 +7,14 @@
 //! [`Filter`] runs all three on each line and `enforcer regex` runs them on
 //! their own threads ([`Filter::split`]), lines passed in order.
 //!
-//! The fast path: a failregex runs only on a line it can match. For a
-//! single-line filter on ASCII text one DFA search over all failregexes
-//! says which match ([`super::prefilter::Which`]); otherwise a line that
-//! contains none of the literals a failregex needs skips it (one
+//! The fast path: a failregex runs only on a line it may match. For a
+//! single-line filter on ASCII text [`super::prefilter::Which`] says which:
+//! where every failregex is anchored, by the text's first byte and each
+//! one's literal prefixes (with `checkAllRegex`), or one leftmost-first
+//! DFA search (without); else one DFA search over all of them. Otherwise a
+//! line that contains none of the literals a failregex needs skips it (one
 //! Aho-Corasick scan). When none can match, the line costs the date match
-//! and that one search or scan.
+//! and that check.
 use super::date::DateDetector;
 use super::date::strptime::zone_offset;
 use super::prefilter::{Prefilter, Which, required_literals};

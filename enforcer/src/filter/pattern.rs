@@ -216,7 +216,8 @@ impl Pattern {
         {
             let b = hay.as_bytes();
             // An anchored pattern's plan runs without a search first: the
-            // caller mostly knows it matches (see [`super::prefilter::Which`]).
+            // caller mostly knows it matches (see [`super::prefilter::Which`]);
+            // where it does not, the plan mostly fails in the first bytes.
             let planned = match (&self.plan, caps.plan.as_mut()) {
                 (Some(p), Some(pc)) if start == 0 && p.is_anchored() => {
                     p.captures_anchored(b, pc, &mut caps.slots).is_some()

@@ -91,17 +91,34 @@ fn required(e: &Expr) -> Option<Vec<String>> {
     }
 }
 
-/// Which of a filter's regexes match an ASCII text, from one overlapping
-/// DFA scan of the ASCII builds of them all (exact: a regex left out does
-/// not match; a rewritten one's superset does).
+/// Which of a filter's regexes may match an ASCII text, for the matcher to
+/// try only those (a regex left out does not match; a rewritten one's
+/// superset does).
 #[derive(Debug, Clone)]
 pub struct Which {
-    re: regex_automata::meta::Regex,
-    set: regex_automata::PatternSet,
+    mode: Mode,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
     /// Every regex is anchored at the text's start and only the first
-    /// that matches counts: one anchored leftmost-first search finds it
-    /// (the regexes are in priority order), and stops where the DFA dies.
-    first: bool,
+    /// that matches counts: one anchored leftmost-first search of all
+    /// their ASCII builds finds it (the regexes are in priority order),
+    /// and stops where the DFA dies. Exact.
+    First(regex_automata::meta::Regex),
+    /// Every regex is anchored and each one that matches counts
+    /// (`checkAllRegex`): `table[b]` has bit i when regex i can match a
+    /// text that starts with byte b (its anchored DFA does not die on b).
+    /// A superset: the regexes tried are mostly the ones that match (a
+    /// failregex mostly starts with its own words), and a tried regex
+    /// that does not match mostly fails in its first bytes. Beside it,
+    /// each regex's literal prefixes where it has a finite set of them
+    /// (any match starts with one): a regex whose text starts with none
+    /// is not tried either.
+    FirstByte(Box<[u64; 256]>, Vec<Option<Vec<Box<[u8]>>>>),
+    /// One overlapping search of all their ASCII builds. Exact.
+    All(regex_automata::meta::Regex, regex_automata::PatternSet),
 }
 
 impl Which {
@@ -119,7 +136,18 @@ impl Which {
             regex_automata::util::syntax::parse_with(p, &syntax)
                 .is_ok_and(|h| starts_at_text_start(&h))
         };
-        let first = first_only && pats.iter().all(|p| anchored(p));
+        let all_anchored = pats.iter().all(|p| anchored(p));
+        if all_anchored
+            && !first_only
+            && let Some(t) = first_byte_table(&pats)
+        {
+            let prefixes = pats.iter().map(|p| literal_prefixes(p)).collect();
+            return Some(Which {
+                mode: Mode::FirstByte(t, prefixes),
+                len: pats.len(),
+            });
+        }
+        let first = first_only && all_anchored;
         let kind = match first {
             true => regex_automata::MatchKind::LeftmostFirst,
             false => regex_automata::MatchKind::All,
@@ -134,35 +162,100 @@ impl Which {
             )
             .build_many(&pats)
             .ok()?;
-        let set = regex_automata::PatternSet::new(re.pattern_len());
-        Some(Which { re, set, first })
+        let mode = match first {
+            true => Mode::First(re),
+            false => {
+                let set = regex_automata::PatternSet::new(re.pattern_len());
+                Mode::All(re, set)
+            }
+        };
+        Some(Which {
+            mode,
+            len: pats.len(),
+        })
     }
 
-    /// `cand[i]`: regex i matches `hay`; None when `hay` is not ASCII.
+    /// `cand[i]`: regex i may match `hay`; None when `hay` is not ASCII.
     pub fn candidates(&mut self, hay: &[u8], cand: &mut Vec<bool>) -> Option<bool> {
         if !hay.is_ascii() {
             return None;
         }
-        let n = self.re.pattern_len();
-        if self.first {
-            let input = regex_automata::Input::new(hay).anchored(regex_automata::Anchored::Yes);
-            let won = self.re.search(&input).map_or(n, |m| m.pattern().as_usize());
-            // before the first match: none matches; after it: tried only
-            // if it is a rewritten regex whose exact engine says no
-            cand.clear();
-            cand.extend((0..n).map(|i| i >= won));
-            return Some(won < n);
-        }
-        self.set.clear();
-        self.re
-            .which_overlapping_matches(&regex_automata::Input::new(hay), &mut self.set);
+        let n = self.len;
         cand.clear();
-        cand.extend((0..n).map(|i| {
-            self.set
-                .contains(regex_automata::PatternID::new_unchecked(i))
-        }));
-        Some(!self.set.is_empty())
+        match &mut self.mode {
+            Mode::First(re) => {
+                let input = regex_automata::Input::new(hay).anchored(regex_automata::Anchored::Yes);
+                let won = re.search(&input).map_or(n, |m| m.pattern().as_usize());
+                // before the first match: none matches; after it: tried only
+                // if it is a rewritten regex whose exact engine says no
+                cand.extend((0..n).map(|i| i >= won));
+                Some(won < n)
+            }
+            Mode::FirstByte(t, prefixes) => {
+                // (an empty text: every regex is tried)
+                let bits = hay.first().map_or(u64::MAX, |&b| t[b as usize]);
+                cand.extend(prefixes.iter().enumerate().map(|(i, p)| {
+                    bits >> i & 1 == 1
+                        && p.as_ref()
+                            .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
+                }));
+                Some(cand.contains(&true))
+            }
+            Mode::All(re, set) => {
+                set.clear();
+                re.which_overlapping_matches(&regex_automata::Input::new(hay), set);
+                cand.extend(
+                    (0..n).map(|i| set.contains(regex_automata::PatternID::new_unchecked(i))),
+                );
+                Some(!set.is_empty())
+            }
+        }
     }
+}
+
+/// The literals any match of an anchored pattern starts with, when they
+/// are a finite set of a few non-empty ones.
+fn literal_prefixes(p: &str) -> Option<Vec<Box<[u8]>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_automata::util::syntax::parse_with(p, &ascii_syntax()).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.len() > 32 || lits.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    Some(lits.iter().map(|l| Box::from(l.as_bytes())).collect())
+}
+
+/// For anchored patterns (at most 64), which can match a text starting
+/// with each byte: bit i of `table[b]` unless pattern i's anchored DFA
+/// dies on `b` from the start of a text.
+fn first_byte_table(pats: &[&str]) -> Option<Box<[u64; 256]>> {
+    use regex_automata::hybrid::dfa::DFA;
+    use regex_automata::util::start;
+    if pats.len() > 64 {
+        return None;
+    }
+    let mut table = Box::new([0u64; 256]);
+    for (i, p) in pats.iter().enumerate() {
+        let dfa = DFA::builder()
+            .syntax(ascii_syntax())
+            .configure(DFA::config().unicode_word_boundary(true))
+            .build(p)
+            .ok()?;
+        let mut cache = dfa.create_cache();
+        let config = start::Config::new().anchored(regex_automata::Anchored::Yes);
+        let s = dfa.start_state(&mut cache, &config).ok()?;
+        for (b, bits) in table.iter_mut().enumerate() {
+            // (a DFA that cannot tell, or quits on the byte: a candidate)
+            let dies = dfa
+                .next_state(&mut cache, s, b as u8)
+                .is_ok_and(|n| n.is_dead());
+            if !dies {
+                *bits |= 1 << i;
+            }
+        }
+    }
+    Some(table)
 }
 
 /// Which of a filter's regexes a line may match.

@@ -180,9 +180,10 @@ fn long_lines_are_cut_before_matching() {
     assert!(run(&mut f, &[&long])[0].is_empty());
 }
 
-/// The one-search candidate check ([`Which`], in its first-match mode when
-/// `check_all` is off and in its every-match mode when on) finds what the
-/// literal prefilter finds, on stock filters over their sample logs.
+/// The candidate check ([`Which`], in its first-match mode when
+/// `check_all` is off and by first bytes and literal prefixes when on)
+/// finds what the literal prefilter finds, on stock filters over their
+/// sample logs.
 #[test]
 fn which_regexes_match_is_exact_on_stock_filters() {
     let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fail2ban");
