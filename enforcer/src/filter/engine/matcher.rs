@@ -119,6 +119,12 @@ impl Matcher {
             std::mem::swap(&mut self.cand, &mut p.cand);
         }
         let pref = p.pref.take();
+        if pref.is_some() {
+            // The last line's spans go back with `p`, for the splitter's
+            // next prefregex match to reuse (it sets aside what it finds
+            // in `p.pref` before a line).
+            p.pref = Some(std::mem::take(&mut out.spare));
+        }
         self.find(out, pref);
     }
 
