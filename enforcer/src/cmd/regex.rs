@@ -138,6 +138,8 @@ struct Batch {
     items: Vec<Item>,
     /// How many of `items` hold lines.
     len: usize,
+    /// Whether the reading thread ran the regexes on it already.
+    matched: bool,
 }
 
 #[derive(Default)]
@@ -241,8 +243,10 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
 /// Runs the log through the filter's three parts: this thread reads and
 /// splits lines (date detector, prefregex, which failregexes match), one
 /// runs the regexes and one merges, counts and prints (on two cores, one
-/// thread does both). Lines go in batches, in order, and the batches come
-/// back to be reused. Returns the parts for the report.
+/// thread does both, and for a single-line filter this one also runs the
+/// regexes of a batch whenever the other is behind: it would wait
+/// otherwise). Lines go in batches, in order, and the batches come back
+/// to be reused. Returns the parts for the report.
 #[allow(clippy::too_many_arguments)]
 fn run_lines(
     args: &RegexArgs,
@@ -275,7 +279,8 @@ fn run_lines(
     }
     // Three threads (read and split | regexes | merge and count) where
     // there are cores for them; on two cores the regexes run with the
-    // merging, so that lines change cores once.
+    // merging, so that lines change cores once, and on the reading thread
+    // for the batches the merging thread is behind on.
     let three = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 3;
     let (to_match, matching) = std::sync::mpsc::sync_channel::<Batch>(2);
     let (to_track, tracking) = std::sync::mpsc::sync_channel::<Batch>(2);
@@ -288,6 +293,9 @@ fn run_lines(
             it.secs += t0.elapsed().as_secs_f64();
         }
     };
+    // On two cores, the reading thread's own matcher (single-line
+    // filters: a line's matches depend on that line only).
+    let mut helper = (!three && matcher.is_per_line()).then(|| matcher.clone());
     std::thread::scope(|s| -> anyhow::Result<()> {
         // `here`: the matcher when the counting thread runs it too.
         let (counted_from, regexes, mut here) = if three {
@@ -315,8 +323,9 @@ fn run_lines(
             .spawn_scoped(s, move || -> std::io::Result<()> {
                 let mut found: Vec<Failure> = Vec::new();
                 for mut batch in counted_from {
+                    let matched = batch.matched;
                     for it in &mut batch.items[..batch.len] {
-                        if let Some(m) = here.as_deref_mut() {
+                        if let Some(m) = here.as_deref_mut().filter(|_| !matched) {
                             match_one(m, it);
                         }
                         found.clear();
@@ -340,7 +349,9 @@ fn run_lines(
             if batch.len == BATCH {
                 let mut next = reusable.try_recv().unwrap_or_default();
                 next.len = 0;
-                return to_match.send(std::mem::replace(&mut batch, next)).is_ok();
+                next.matched = false;
+                let full = std::mem::replace(&mut batch, next);
+                return hand_over(&to_match, full, helper.as_mut(), &match_one);
             }
             true
         });
@@ -357,7 +368,34 @@ fn run_lines(
         written?;
         Ok(())
     })?;
+    if let Some(h) = helper {
+        matcher.add_counts(&h);
+    }
     Ok((splitter, matcher, tracker))
+}
+
+/// Sends a full batch on; while the channel is full (the other thread is
+/// behind), runs the batch's regexes here first with `helper`, if any.
+/// False when the other side is gone.
+fn hand_over(
+    to: &std::sync::mpsc::SyncSender<Batch>,
+    mut batch: Batch,
+    helper: Option<&mut Matcher>,
+    match_one: &impl Fn(&mut Matcher, &mut Item),
+) -> bool {
+    use std::sync::mpsc::TrySendError;
+    match to.try_send(batch) {
+        Ok(()) => return true,
+        Err(TrySendError::Disconnected(_)) => return false,
+        Err(TrySendError::Full(b)) => batch = b,
+    }
+    if let Some(m) = helper {
+        for it in &mut batch.items[..batch.len] {
+            match_one(m, it);
+        }
+        batch.matched = true;
+    }
+    to.send(batch).is_ok()
 }
 
 /// Calls `each(lineno, line)` for every line of the log that is not empty

@@ -63,7 +63,11 @@ impl Matches {
     }
 }
 
-/// The regex part of a filter, with its buffer of `maxlines`.
+/// The regex part of a filter, with its buffer of `maxlines`. A clone
+/// shares the compiled regexes and has its own buffers: for a single-line
+/// filter (whose matches depend on nothing but the line) it may match
+/// other lines on another thread.
+#[derive(Clone)]
 pub struct Matcher {
     pub(super) pref: Option<Rx>,
     pub(super) fail: Vec<Rx>,
@@ -87,6 +91,19 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    /// Whether a line's matches depend on that line only (a buffer of one
+    /// line), so that clones may match lines apart.
+    pub fn is_per_line(&self) -> bool {
+        self.maxlines == 1
+    }
+
+    /// Adds the counts of a clone that matched other lines.
+    pub fn add_counts(&mut self, other: &Matcher) {
+        for (a, b) in self.ignore_hits.iter_mut().zip(&other.ignore_hits) {
+            *a += b;
+        }
+    }
+
     /// Matches one prepared line into `out`.
     pub fn match_prepared(&mut self, p: &mut Prepared, out: &mut Matches) {
         out.reset();

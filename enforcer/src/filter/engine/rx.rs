@@ -95,9 +95,11 @@ impl SlotPlan {
     }
 }
 
-#[derive(Debug)]
+/// (cloned for another thread: the compiled pattern is shared, the
+/// capture buffers are its own)
+#[derive(Debug, Clone)]
 pub(super) struct Rx {
-    pub(super) pat: Pattern,
+    pub(super) pat: Arc<Pattern>,
     pub(super) groups: Arc<Groups>,
     caps: Caps,
     skiplines: Vec<usize>,
@@ -139,7 +141,7 @@ impl Rx {
             .collect();
         Ok(Rx {
             groups: Arc::new(Groups { named, complex }),
-            pat,
+            pat: Arc::new(pat),
             caps,
             skiplines,
         })
