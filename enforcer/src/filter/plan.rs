@@ -319,47 +319,9 @@ impl Plan {
         self.anchored
     }
 
-    /// Where the first path of `dfas[d]` from `at` ends (anchored,
-    /// leftmost-first). The search loop of the lazy DFA, without its
-    /// set-up per call (a plan makes several short scans per line).
+    /// Where the first path of `dfas[d]` from `at` ends.
     fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {
-        let dfa = &self.dfas[d];
-        let cache = &mut caches.0[d];
-        let config = start::Config::new()
-            .anchored(Anchored::Yes)
-            .look_behind(at.checked_sub(1).map(|i| hay[i]));
-        let mut sid = dfa.start_state(cache, &config).ok()?;
-        if sid.is_dead() {
-            return None;
-        }
-        // Matches are reported one byte late: a match state entered on
-        // `hay[i]` ends a match at `i`.
-        let mut end = None;
-        for (i, &b) in hay[at..].iter().enumerate() {
-            // (the common step: a known transition out of a plain state)
-            let next = match sid.is_tagged() {
-                false => dfa.next_state_untagged(cache, sid, b),
-                true => dfa.next_state(cache, sid, b).ok()?,
-            };
-            sid = match next.is_unknown() {
-                false => next,
-                true => dfa.next_state(cache, sid, b).ok()?,
-            };
-            if sid.is_tagged() {
-                if sid.is_match() {
-                    end = Some(at + i);
-                } else if sid.is_dead() {
-                    return end;
-                } else if sid.is_quit() {
-                    return None;
-                }
-            }
-        }
-        sid = dfa.next_eoi_state(cache, sid).ok()?;
-        if sid.is_match() {
-            end = Some(hay.len());
-        }
-        end
+        scan_anchored(&self.dfas[d], &mut caches.0[d], hay, at).ok()?
     }
 
     fn run(
@@ -552,3 +514,50 @@ fn class_run(h: &Hir) -> Option<(ClassRun, bool)> {
 
 #[cfg(test)]
 mod tests;
+
+/// Where the first path of an anchored leftmost-first search of `dfa`
+/// from `at` ends (Ok(None): no match; Err: the DFA gave up or quit). The
+/// search loop of the lazy DFA without its set-up per call: a plan makes
+/// several short scans per line.
+pub(crate) fn scan_anchored(
+    dfa: &DFA,
+    cache: &mut Cache,
+    hay: &[u8],
+    at: usize,
+) -> Result<Option<usize>, ()> {
+    let config = start::Config::new()
+        .anchored(Anchored::Yes)
+        .look_behind(at.checked_sub(1).map(|i| hay[i]));
+    let mut sid = dfa.start_state(cache, &config).map_err(|_| ())?;
+    if sid.is_dead() {
+        return Ok(None);
+    }
+    // Matches are reported one byte late: a match state entered on
+    // `hay[i]` ends a match at `i`.
+    let mut end = None;
+    for (i, &b) in hay[at..].iter().enumerate() {
+        // (the common step: a known transition out of a plain state)
+        let next = match sid.is_tagged() {
+            false => dfa.next_state_untagged(cache, sid, b),
+            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
+        };
+        sid = match next.is_unknown() {
+            false => next,
+            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
+        };
+        if sid.is_tagged() {
+            if sid.is_match() {
+                end = Some(at + i);
+            } else if sid.is_dead() {
+                return Ok(end);
+            } else if sid.is_quit() {
+                return Err(());
+            }
+        }
+    }
+    sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
+    if sid.is_match() {
+        end = Some(hay.len());
+    }
+    Ok(end)
+}

@@ -193,13 +193,21 @@ impl Which {
             }
             Mode::FirstByte(t, prefixes) => {
                 // (an empty text: every regex is tried)
-                let bits = hay.first().map_or(u64::MAX, |&b| t[b as usize]);
-                cand.extend(prefixes.iter().enumerate().map(|(i, p)| {
-                    bits >> i & 1 == 1
-                        && p.as_ref()
-                            .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
-                }));
-                Some(cand.contains(&true))
+                let mut bits = hay.first().map_or(u64::MAX, |&b| t[b as usize]);
+                cand.resize(n, false);
+                let mut any = false;
+                while bits != 0 {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let Some(p) = prefixes.get(i) else { break };
+                    if p.as_ref()
+                        .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
+                    {
+                        cand[i] = true;
+                        any = true;
+                    }
+                }
+                Some(any)
             }
             Mode::All(re, set) => {
                 set.clear();

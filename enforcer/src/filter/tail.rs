@@ -16,11 +16,12 @@
 //! the whole pattern's path when it leaves a rest, so two lazy-DFA scans
 //! give every span.
 use fancy_regex::{Assertion, Expr};
+use regex_automata::MatchKind;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, MatchKind};
 
 use super::pattern::ascii_syntax;
+use super::plan::scan_anchored;
 use super::translate::ascii_build;
 
 /// Cap of a [`Split`] DFA's cache: beyond it the DFA gives up and the
@@ -82,16 +83,11 @@ impl Split {
     /// The end of X's then Y's first match (None: a DFA gave up, or no match
     /// where the whole pattern might still find one).
     fn ends(&self, hay: &[u8], c: &mut (Cache, Cache)) -> Option<Option<(usize, usize)>> {
-        let at = |d: &DFA, cache: &mut Cache, from: usize| {
-            let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
-            d.try_search_fwd(cache, &input)
-                .map(|m| m.map(|m| m.offset()))
-        };
-        let Some(e1) = at(&self.x, &mut c.0, 0).ok()? else {
+        let Some(e1) = scan_anchored(&self.x, &mut c.0, hay, 0).ok()? else {
             // no X at the start: no whole match either
             return Some(None);
         };
-        let e2 = at(&self.y, &mut c.1, e1).ok()??;
+        let e2 = scan_anchored(&self.y, &mut c.1, hay, e1).ok()??;
         Some(Some((e1, e2)))
     }
 }
