@@ -98,6 +98,42 @@ struct Branch {
     groups: Vec<usize>,
 }
 
+/// What a part's match can start with, for a part without look-around
+/// (whose DFA then starts alike wherever it is).
+#[derive(Debug)]
+struct First {
+    /// `can[b]`: a non-empty match may start with `b`.
+    can: Box<[bool; 256]>,
+    /// The part matches the empty text.
+    empty: bool,
+}
+
+impl First {
+    /// From the part's literal prefixes cut to one byte (None: no finite
+    /// set, or a look-around that makes the start depend on the place).
+    fn of(hir: &Hir) -> Option<First> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        if !hir.properties().look_set().is_empty() {
+            return None;
+        }
+        let seq = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .limit_literal_len(1)
+            .limit_class(128)
+            .limit_total(512)
+            .extract(hir);
+        let mut can = Box::new([false; 256]);
+        let mut empty = hir.properties().minimum_len() == Some(0);
+        for l in seq.literals()? {
+            match l.as_bytes().first() {
+                Some(&b) => can[b as usize] = true,
+                None => empty = true,
+            }
+        }
+        Some(First { can, empty })
+    }
+}
+
 /// How far a greedy part looks back for a place where the rest matches.
 const GREEDY_TRIES: usize = 32;
 
@@ -106,6 +142,9 @@ const GREEDY_TRIES: usize = 32;
 pub struct Plan {
     root: Node,
     dfas: Vec<DFA>,
+    /// For each DFA, the bytes a match can start with (parts without
+    /// look-around): a scan that cannot start needs no DFA.
+    firsts: Vec<Option<First>>,
     /// Unanchored regexes of the parts that follow a [`Step::Lazy`].
     rests: Vec<meta::Regex>,
     slots: usize,
@@ -129,6 +168,7 @@ impl Plan {
         let mut plan = Plan {
             root: Node::Mark(0),
             dfas: Vec::new(),
+            firsts: Vec::new(),
             rests: Vec::new(),
             slots,
             anchored: starts_at_text_start(&hir),
@@ -158,6 +198,7 @@ impl Plan {
             )
             .build_from_nfa(nfa)
             .ok()?;
+        self.firsts.push(First::of(hir));
         self.dfas.push(dfa);
         Some(self.dfas.len() - 1)
     }
@@ -321,6 +362,12 @@ impl Plan {
 
     /// Where the first path of `dfas[d]` from `at` ends.
     fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {
+        if let Some(f) = &self.firsts[d]
+            && hay.get(at).is_none_or(|&b| !f.can[b as usize])
+        {
+            // only the empty match is left
+            return f.empty.then_some(at);
+        }
         scan_anchored(&self.dfas[d], &mut caches.0[d], hay, at).ok()?
     }
 
