@@ -115,8 +115,10 @@ enum Mode {
     /// that does not match mostly fails in its first bytes. Beside it,
     /// each regex's literal prefixes where it has a finite set of them
     /// (any match starts with one): a regex whose text starts with none
-    /// is not tried either.
-    FirstByte(Box<[u64; 256]>, Vec<Option<Vec<Box<[u8]>>>>),
+    /// is not tried either, nor one whose text holds none of the literals
+    /// any match of it holds ([`required_literals`], where they are not
+    /// its prefixes: one case-insensitive search, for the candidates only).
+    FirstByte(Box<[u64; 256]>, Vec<ByFirst>),
     /// One overlapping search of all their ASCII builds. Exact.
     All(regex_automata::meta::Regex, regex_automata::PatternSet),
 }
@@ -141,9 +143,9 @@ impl Which {
             && !first_only
             && let Some(t) = first_byte_table(&pats)
         {
-            let prefixes = pats.iter().map(|p| literal_prefixes(p)).collect();
+            let each = pats.iter().map(|p| ByFirst::new(p)).collect();
             return Some(Which {
-                mode: Mode::FirstByte(t, prefixes),
+                mode: Mode::FirstByte(t, each),
                 len: pats.len(),
             });
         }
@@ -191,7 +193,7 @@ impl Which {
                 cand.extend((0..n).map(|i| i >= won));
                 Some(won < n)
             }
-            Mode::FirstByte(t, prefixes) => {
+            Mode::FirstByte(t, each) => {
                 // (an empty text: every regex is tried)
                 let mut bits = hay.first().map_or(u64::MAX, |&b| t[b as usize]);
                 cand.resize(n, false);
@@ -199,10 +201,8 @@ impl Which {
                 while bits != 0 {
                     let i = bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    let Some(p) = prefixes.get(i) else { break };
-                    if p.as_ref()
-                        .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
-                    {
+                    let Some(e) = each.get(i) else { break };
+                    if e.may_match(hay) {
                         cand[i] = true;
                         any = true;
                     }
@@ -218,6 +218,47 @@ impl Which {
                 Some(!set.is_empty())
             }
         }
+    }
+}
+
+/// What else a [`Mode::FirstByte`] candidate must have.
+#[derive(Debug, Clone)]
+struct ByFirst {
+    /// Its literal prefixes (see [`literal_prefixes`]).
+    prefixes: Option<Vec<Box<[u8]>>>,
+    /// Its required literals, when they are not its prefixes.
+    inner: Option<AhoCorasick>,
+}
+
+impl ByFirst {
+    fn new(p: &str) -> ByFirst {
+        let prefixes = literal_prefixes(p);
+        let inner = required_literals(p)
+            .filter(|set| {
+                // (literals that are prefixes are checked as prefixes)
+                prefixes.as_ref().is_none_or(|pre| {
+                    !set.iter().all(|l| {
+                        pre.iter().all(|x| {
+                            x.len() >= l.len() && x[..l.len()].eq_ignore_ascii_case(l.as_bytes())
+                        })
+                    })
+                })
+            })
+            .and_then(|set| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&set)
+                    .ok()
+            });
+        ByFirst { prefixes, inner }
+    }
+
+    fn may_match(&self, hay: &[u8]) -> bool {
+        self.prefixes
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
+            && self.inner.as_ref().is_none_or(|ac| ac.is_match(hay))
     }
 }
 
