@@ -379,17 +379,21 @@ impl Plan {
         caches: &mut PlanCaches,
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<usize> {
+        if let Some(e) = self.leaf(node, hay, at, caches) {
+            return e;
+        }
         match node {
-            Node::Plain(d) => self.scan(*d, hay, at, caches),
-            Node::Lit(l) => hay[at..].starts_with(l).then(|| at + l.len()),
-            Node::AtStart => (at == 0).then_some(at),
-            Node::AtEnd => (at == hay.len()).then_some(at),
+            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd => None,
             Node::Mark(g) => {
                 *slots.get_mut(*g)? = Some((at, at));
                 Some(at)
             }
             Node::Group(g, inner) => {
-                let e = self.run(inner, hay, at, caches, slots)?;
+                // (a group of a leaf, the common case, without recursing)
+                let e = match self.leaf(inner, hay, at, caches) {
+                    Some(e) => e?,
+                    None => self.run(inner, hay, at, caches, slots)?,
+                };
                 *slots.get_mut(*g)? = Some((at, e));
                 Some(e)
             }
@@ -412,6 +416,25 @@ impl Plan {
         }
     }
 
+    /// A node that sets no group, run here: Some(its end, or None when it
+    /// does not match); None: not such a node.
+    #[inline]
+    fn leaf(
+        &self,
+        node: &Node,
+        hay: &[u8],
+        at: usize,
+        caches: &mut PlanCaches,
+    ) -> Option<Option<usize>> {
+        Some(match node {
+            Node::Plain(d) => self.scan(*d, hay, at, caches),
+            Node::Lit(l) => hay[at..].starts_with(l).then(|| at + l.len()),
+            Node::AtStart => (at == 0).then_some(at),
+            Node::AtEnd => (at == hay.len()).then_some(at),
+            _ => return None,
+        })
+    }
+
     /// One part of a concatenation, from `at`; returns where it ends.
     fn step(
         &self,
@@ -422,7 +445,12 @@ impl Plan {
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<usize> {
         let (run, b) = match step {
-            Step::Node(n) => return self.run(n, hay, at, caches, slots),
+            Step::Node(n) => {
+                return match self.leaf(n, hay, at, caches) {
+                    Some(e) => e,
+                    None => self.run(n, hay, at, caches, slots),
+                };
+            }
             Step::Lazy { run, rest } => {
                 let from = at_least(at, run.min, hay.len())?;
                 let m = self.rests[*rest].search(&Input::new(hay).range(from..))?;
