@@ -227,7 +227,16 @@ struct ByFirst {
     /// Its literal prefixes (see [`literal_prefixes`]).
     prefixes: Option<Vec<Box<[u8]>>>,
     /// Its required literals, when they are not its prefixes.
-    inner: Option<AhoCorasick>,
+    inner: Option<Inner>,
+}
+
+/// A search for any of a few literals.
+#[derive(Debug, Clone)]
+enum Inner {
+    /// Case-sensitive ones (a pattern without `(?i`).
+    Exact(Vec<memchr::memmem::Finder<'static>>),
+    /// Any case (ASCII).
+    Caseless(AhoCorasick),
 }
 
 impl ByFirst {
@@ -244,12 +253,18 @@ impl ByFirst {
                     })
                 })
             })
-            .and_then(|set| {
-                AhoCorasickBuilder::new()
+            .and_then(|set| match may_ignore_case(p) {
+                false => Some(Inner::Exact(
+                    set.iter()
+                        .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
+                        .collect(),
+                )),
+                true => AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .build(&set)
                     .ok()
+                    .map(Inner::Caseless),
             });
         ByFirst { prefixes, inner }
     }
@@ -258,8 +273,24 @@ impl ByFirst {
         self.prefixes
             .as_ref()
             .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
-            && self.inner.as_ref().is_none_or(|ac| ac.is_match(hay))
+            && self.inner.as_ref().is_none_or(|i| match i {
+                Inner::Exact(fs) => fs.iter().any(|f| f.find(hay).is_some()),
+                Inner::Caseless(ac) => ac.is_match(hay),
+            })
     }
+}
+
+/// Whether a pattern may turn on case-insensitive matching: an inline
+/// flag group (`(?i)`, `(?mi:`, …) with an `i` (a flag turned off, or an
+/// escaped `\(?i`, counts too: only a pattern without any is certain to
+/// match its literals case-sensitively).
+fn may_ignore_case(p: &str) -> bool {
+    p.match_indices("(?").any(|(i, _)| {
+        p[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic() || *c == '-')
+            .any(|c| c == 'i')
+    })
 }
 
 /// The literals any match of an anchored pattern starts with, when they
@@ -401,6 +432,15 @@ mod tests {
         let alts = required_literals(r"^(?:abcd|efgh)\d").unwrap();
         assert_eq!(alts, vec!["abcd".to_string(), "efgh".to_string()]);
         assert_eq!(required_literals(r"(?:xyz)?\d+"), None);
+    }
+
+    #[test]
+    fn case_flags_are_found() {
+        assert!(may_ignore_case(r"^(?i)failed"));
+        assert!(may_ignore_case(r"^x(?mi:y)"));
+        assert!(may_ignore_case(r"^x(?s-i)y"));
+        assert!(!may_ignore_case(r"^(?P<user>\S+) (?:from )?(?m)x"));
+        assert!(!may_ignore_case(r"^Received disconnect: Auth fail"));
     }
 
     #[test]
