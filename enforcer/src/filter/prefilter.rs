@@ -201,7 +201,7 @@ impl Which {
                 while bits != 0 {
                     let i = bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    let Some(e) = each.get(i) else { break };
+                    let Some(e) = each.get_mut(i) else { break };
                     if e.may_match(hay) {
                         cand[i] = true;
                         any = true;
@@ -228,7 +228,17 @@ struct ByFirst {
     prefixes: Option<Vec<Box<[u8]>>>,
     /// Its required literals, when they are not its prefixes.
     inner: Option<Inner>,
+    /// Without a prefix set: its DFA, walked over the text's first
+    /// `WALK` bytes (a regex whose words diverge early, as sshd's
+    /// "Connection closed|Disconnected..." one).
+    walk: Option<(
+        regex_automata::hybrid::dfa::DFA,
+        regex_automata::hybrid::dfa::Cache,
+    )>,
 }
+
+/// Bytes a candidate's DFA walks before it counts as one.
+const WALK: usize = 32;
 
 /// A search for any of a few literals.
 #[derive(Debug, Clone)]
@@ -266,10 +276,46 @@ impl ByFirst {
                     .ok()
                     .map(Inner::Caseless),
             });
-        ByFirst { prefixes, inner }
+        let walk = match prefixes {
+            Some(_) => None,
+            None => anchored_dfa(p).map(|d| {
+                let c = d.create_cache();
+                (d, c)
+            }),
+        };
+        ByFirst {
+            prefixes,
+            inner,
+            walk,
+        }
     }
 
-    fn may_match(&self, hay: &[u8]) -> bool {
+    /// Whether the DFA lives through the first `WALK` bytes (or matches,
+    /// or cannot tell).
+    fn walks(&mut self, hay: &[u8]) -> bool {
+        let Some((dfa, cache)) = self.walk.as_mut() else {
+            return true;
+        };
+        let config =
+            regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
+        let Ok(mut sid) = dfa.start_state(cache, &config) else {
+            return true;
+        };
+        for &b in hay.iter().take(WALK) {
+            match dfa.next_state(cache, sid, b) {
+                Ok(n) if n.is_dead() => return false,
+                Ok(n) if n.is_match() || n.is_quit() => return true,
+                Ok(n) => sid = n,
+                Err(_) => return true,
+            }
+        }
+        if hay.len() > WALK {
+            return true;
+        }
+        dfa.next_eoi_state(cache, sid).is_ok_and(|n| n.is_match())
+    }
+
+    fn may_match(&mut self, hay: &[u8]) -> bool {
         self.prefixes
             .as_ref()
             .is_none_or(|p| p.iter().any(|l| hay.starts_with(l)))
@@ -277,6 +323,7 @@ impl ByFirst {
                 Inner::Exact(fs) => fs.iter().any(|f| f.find(hay).is_some()),
                 Inner::Caseless(ac) => ac.is_match(hay),
             })
+            && self.walks(hay)
     }
 }
 
@@ -306,22 +353,31 @@ fn literal_prefixes(p: &str) -> Option<Vec<Box<[u8]>>> {
     Some(lits.iter().map(|l| Box::from(l.as_bytes())).collect())
 }
 
+/// The lazy DFA of a pattern's ASCII build (its `(?u)\b` quits on a
+/// non-ASCII byte).
+fn anchored_dfa(p: &str) -> Option<regex_automata::hybrid::dfa::DFA> {
+    regex_automata::hybrid::dfa::DFA::builder()
+        .syntax(ascii_syntax())
+        .configure(
+            regex_automata::hybrid::dfa::DFA::config()
+                .unicode_word_boundary(true)
+                .cache_capacity(1 << 18),
+        )
+        .build(p)
+        .ok()
+}
+
 /// For anchored patterns (at most 64), which can match a text starting
 /// with each byte: bit i of `table[b]` unless pattern i's anchored DFA
 /// dies on `b` from the start of a text.
 fn first_byte_table(pats: &[&str]) -> Option<Box<[u64; 256]>> {
-    use regex_automata::hybrid::dfa::DFA;
     use regex_automata::util::start;
     if pats.len() > 64 {
         return None;
     }
     let mut table = Box::new([0u64; 256]);
     for (i, p) in pats.iter().enumerate() {
-        let dfa = DFA::builder()
-            .syntax(ascii_syntax())
-            .configure(DFA::config().unicode_word_boundary(true))
-            .build(p)
-            .ok()?;
+        let dfa = anchored_dfa(p)?;
         let mut cache = dfa.create_cache();
         let config = start::Config::new().anchored(regex_automata::Anchored::Yes);
         let s = dfa.start_state(&mut cache, &config).ok()?;
