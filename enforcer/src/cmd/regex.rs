@@ -2,6 +2,8 @@
 //! CONFIG/filter.d, a filter file, or a literal regex) against a log file
 //! or a single line; prints fail2ban-regex's summary, or with `--json` one
 //! object per failure (the contract of ../shared/conformance/f2b_samples.py).
+mod lines;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
@@ -13,6 +15,7 @@ use anyhow::Context;
 use crate::cli::RegexArgs;
 use crate::filter::engine::{Matcher, Matches, Prepared, Splitter, Tracker};
 use crate::filter::{Failure, Filter, FilterOptions, FilterParts, UseDns};
+use lines::read_lines;
 
 /// Whether FILTER names a filter file (else it is a literal regex).
 fn filter_file(config: &Path, spec: &str) -> bool {
@@ -396,43 +399,6 @@ fn hand_over(
         batch.matched = true;
     }
     to.send(batch).is_ok()
-}
-
-/// Calls `each(lineno, line)` for every line of the log that is not empty
-/// or a comment, until it returns false; draws the progress bar.
-fn read_lines(
-    reader: &mut dyn BufRead,
-    (size, progress): (u64, bool),
-    mut each: impl FnMut(usize, &[u8]) -> bool,
-) -> anyhow::Result<()> {
-    let mut lineno = 0usize;
-    let mut done_bytes = 0u64;
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .context("reading the log")?;
-        if n == 0 {
-            return Ok(());
-        }
-        done_bytes += n as u64;
-        lineno += 1;
-        let mut l: &[u8] = &buf;
-        while let [rest @ .., b'\n' | b'\r'] = l {
-            l = rest;
-        }
-        if l.is_empty() || l[0] == b'#' {
-            continue;
-        }
-        if !each(lineno, l) {
-            return Ok(());
-        }
-        if progress && lineno.is_multiple_of(1 << 16) {
-            let pct = done_bytes as f64 * 100.0 / size.max(1) as f64;
-            eprint!("\r[{:<50}] {pct:5.1}%", "#".repeat((pct / 2.0) as usize));
-        }
-    }
 }
 
 /// The splitter's part of one line, into `it`.
