@@ -467,11 +467,20 @@ impl Plan {
                         .take_while(|&&c| run.class[c as usize])
                         .count();
                 let low = at_least(at, run.min, hay.len())?;
-                let b = (low..=reach)
-                    .rev()
-                    .filter(|&b| hay[b..].starts_with(lit))
-                    .take(GREEDY_TRIES)
-                    .find(|&b| self.scan(*rest, hay, b, caches).is_some())?;
+                let b = match lit.first() {
+                    // What follows starts with a byte outside the class:
+                    // only the run's end can be the place. Whether the
+                    // rest matches there is for the next steps to find
+                    // (their first path, or None for the capture engine).
+                    Some(&c) if !run.class[c as usize] => {
+                        (reach >= low && hay[reach..].starts_with(lit)).then_some(reach)?
+                    }
+                    _ => (low..=reach)
+                        .rev()
+                        .filter(|&b| hay[b..].starts_with(lit))
+                        .take(GREEDY_TRIES)
+                        .find(|&b| self.scan(*rest, hay, b, caches).is_some())?,
+                };
                 (run, b)
             }
         };

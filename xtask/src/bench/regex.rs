@@ -233,7 +233,7 @@ pub fn run(args: &RegexArgs, enforcer: Option<&Path>) -> Result<Value> {
         },
     )];
     notes.push(format!(
-        "enforcer regex runs its date detector and prefregex on one thread and its failregexes, merging and counting on another (three threads on three or more cores); on one thread (--single-thread) it is {vs_f2b_1:.1}x fail2ban-regex"
+        "enforcer regex runs its date detector and prefregex on one thread, merging and counting on another, and its failregexes on the second, or on the first for the batches the second is behind on (three threads on three or more cores); on one thread (--single-thread) it is {vs_f2b_1:.1}x fail2ban-regex"
     ));
     if wc.secs < 0.05 {
         notes.push(
