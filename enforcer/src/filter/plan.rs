@@ -23,14 +23,17 @@
 //! plan returns None and the capture engine decides. Every step is a scan
 //! or a comparison bounded by the text's length, a greedy group's at most
 //! `GREEDY_TRIES` times.
+mod scan;
+
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
-use regex_automata::util::start;
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, MatchKind, meta};
+use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use super::pattern::{ascii_syntax, starts_at_text_start};
+use scan::First;
+pub(crate) use scan::scan_anchored;
 
 /// Cap of each DFA's cache: beyond it the DFA gives up (and the capture
 /// engine decides).
@@ -96,42 +99,6 @@ struct Branch {
     node: Node,
     /// The groups inside (cleared when its plan does not get through).
     groups: Vec<usize>,
-}
-
-/// What a part's match can start with, for a part without look-around
-/// (whose DFA then starts alike wherever it is).
-#[derive(Debug)]
-struct First {
-    /// `can[b]`: a non-empty match may start with `b`.
-    can: Box<[bool; 256]>,
-    /// The part matches the empty text.
-    empty: bool,
-}
-
-impl First {
-    /// From the part's literal prefixes cut to one byte (None: no finite
-    /// set, or a look-around that makes the start depend on the place).
-    fn of(hir: &Hir) -> Option<First> {
-        use regex_syntax::hir::literal::{ExtractKind, Extractor};
-        if !hir.properties().look_set().is_empty() {
-            return None;
-        }
-        let seq = Extractor::new()
-            .kind(ExtractKind::Prefix)
-            .limit_literal_len(1)
-            .limit_class(128)
-            .limit_total(512)
-            .extract(hir);
-        let mut can = Box::new([false; 256]);
-        let mut empty = hir.properties().minimum_len() == Some(0);
-        for l in seq.literals()? {
-            match l.as_bytes().first() {
-                Some(&b) => can[b as usize] = true,
-                None => empty = true,
-            }
-        }
-        Some(First { can, empty })
-    }
 }
 
 /// How far a greedy part looks back for a place where the rest matches.
@@ -597,51 +564,4 @@ fn class_run(h: &Hir) -> Option<(ClassRun, bool)> {
 }
 
 #[cfg(test)]
-mod tests;
-
-/// Where the first path of an anchored leftmost-first search of `dfa`
-/// from `at` ends (Ok(None): no match; Err: the DFA gave up or quit). The
-/// search loop of the lazy DFA without its set-up per call: a plan makes
-/// several short scans per line.
-pub(crate) fn scan_anchored(
-    dfa: &DFA,
-    cache: &mut Cache,
-    hay: &[u8],
-    at: usize,
-) -> Result<Option<usize>, ()> {
-    let config = start::Config::new()
-        .anchored(Anchored::Yes)
-        .look_behind(at.checked_sub(1).map(|i| hay[i]));
-    let mut sid = dfa.start_state(cache, &config).map_err(|_| ())?;
-    if sid.is_dead() {
-        return Ok(None);
-    }
-    // Matches are reported one byte late: a match state entered on
-    // `hay[i]` ends a match at `i`.
-    let mut end = None;
-    for (i, &b) in hay[at..].iter().enumerate() {
-        // (the common step: a known transition out of a plain state)
-        let next = match sid.is_tagged() {
-            false => dfa.next_state_untagged(cache, sid, b),
-            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
-        };
-        sid = match next.is_unknown() {
-            false => next,
-            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
-        };
-        if sid.is_tagged() {
-            if sid.is_match() {
-                end = Some(at + i);
-            } else if sid.is_dead() {
-                return Ok(end);
-            } else if sid.is_quit() {
-                return Err(());
-            }
-        }
-    }
-    sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
-    if sid.is_match() {
-        end = Some(hay.len());
-    }
-    Ok(end)
-}
+pub(crate) mod tests;

@@ -113,33 +113,12 @@ fn default_template_plans_agree_on_sample_logs() {
     let defaults = super::super::defaults();
     for t in &defaults.all {
         let re = &t.compiled().unwrap().re;
-        let Some((plan, ascii)) = re.plan_parts() else {
+        let Some((m, p)) = crate::filter::plan::tests::agree_on(re, &lines, &t.name) else {
             continue;
         };
         with_plan += 1;
-        let mut locs = ascii.capture_locations();
-        let mut caches = plan.caches();
-        let mut slots = vec![None; locs.len()];
-        for l in &lines {
-            let Some(m) = ascii.captures_read(&mut locs, l) else {
-                continue;
-            };
-            matched += 1;
-            let span = (m.start(), m.end());
-            if plan.captures(l, span, &mut caches, &mut slots).is_some() {
-                planned += 1;
-                let want: Vec<_> = (0..locs.len()).map(|i| locs.get(i)).collect();
-                assert_eq!(
-                    slots,
-                    want,
-                    "{} on {:?}",
-                    t.name,
-                    String::from_utf8_lossy(l)
-                );
-            } else if std::env::var_os("PLAN_DEBUG").is_some() {
-                eprintln!("gave up: {} on {:?}", t.name, String::from_utf8_lossy(l));
-            }
-        }
+        matched += m;
+        planned += p;
     }
     eprintln!("{with_plan} templates with a plan; {planned} of {matched} matches planned");
     assert!(

@@ -78,6 +78,39 @@ fn plans_agree_with_the_capture_engine() {
     );
 }
 
+/// Runs `p`'s plan (if it has one) on every haystack the capture engine
+/// matches, asserting the two agree wherever the plan gets through:
+/// Some((matched, planned)), None without a plan. `what` names the
+/// pattern in messages; `PLAN_DEBUG` in the environment lists give-ups.
+pub(crate) fn agree_on(
+    p: &crate::filter::pattern::Pattern,
+    hays: &[Vec<u8>],
+    what: &str,
+) -> Option<(usize, usize)> {
+    let (plan, re) = p.plan_parts()?;
+    let (mut matched, mut planned) = (0, 0);
+    let mut locs = re.capture_locations();
+    let mut caches = plan.caches();
+    let mut slots = vec![None; locs.len()];
+    for h in hays {
+        let Some(m) = re.captures_read(&mut locs, h) else {
+            continue;
+        };
+        matched += 1;
+        if plan
+            .captures(h, (m.start(), m.end()), &mut caches, &mut slots)
+            .is_some()
+        {
+            planned += 1;
+            let want: Vec<_> = (0..locs.len()).map(|i| locs.get(i)).collect();
+            assert_eq!(slots, want, "{what} on {:?}", String::from_utf8_lossy(h));
+        } else if std::env::var_os("PLAN_DEBUG").is_some() {
+            eprintln!("gave up: {what}\n   on {:?}", String::from_utf8_lossy(h));
+        }
+    }
+    Some((matched, planned))
+}
+
 /// Every failregex of every stock filter, on every line of the sample
 /// logs and on the line's text from each space on (what a prefregex's
 /// F-CONTENT leaves starts at such a place): the plan never disagrees.
@@ -121,38 +154,12 @@ fn plans_agree_on_stock_filters_and_sample_logs() {
             let Ok(p) = Pattern::new_linear(&tags::expand(py, false)) else {
                 continue;
             };
-            let Some((plan, re)) = p.plan_parts() else {
+            let Some((m, pl)) = agree_on(&p, &hays, &format!("{name}: {py}")) else {
                 continue;
             };
             patterns += 1;
-            let mut locs = re.capture_locations();
-            let mut caches = plan.caches();
-            let mut slots = vec![None; locs.len()];
-            for h in &hays {
-                if re.captures_read(&mut locs, h).is_none() {
-                    continue;
-                }
-                matched += 1;
-                let m = re.find(h).unwrap();
-                if plan
-                    .captures(h, (m.start(), m.end()), &mut caches, &mut slots)
-                    .is_some()
-                {
-                    planned += 1;
-                    let want: Vec<_> = (0..locs.len()).map(|i| locs.get(i)).collect();
-                    assert_eq!(
-                        slots,
-                        want,
-                        "{name}: {py} on {:?}",
-                        String::from_utf8_lossy(h)
-                    );
-                } else if std::env::var_os("PLAN_DEBUG").is_some() {
-                    eprintln!(
-                        "gave up: {name}: {py}\n   on {:?}",
-                        String::from_utf8_lossy(h)
-                    );
-                }
-            }
+            matched += m;
+            planned += pl;
         }
     }
     eprintln!("{patterns} patterns with a plan; {planned} of {matched} matches planned");

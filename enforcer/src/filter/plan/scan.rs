@@ -1,0 +1,90 @@
+//! Owns the scans a plan makes: one anchored leftmost-first search of a
+//! part's lazy DFA ([`scan_anchored`], also prefregex's two-DFA split),
+//! and [`First`], which skips the search where the part cannot start.
+use regex_automata::Anchored;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::util::start;
+use regex_syntax::hir::Hir;
+
+/// What a part's match can start with, for a part without look-around
+/// (whose DFA then starts alike wherever it is).
+#[derive(Debug)]
+pub(super) struct First {
+    /// `can[b]`: a non-empty match may start with `b`.
+    pub(super) can: Box<[bool; 256]>,
+    /// The part matches the empty text.
+    pub(super) empty: bool,
+}
+
+impl First {
+    /// From the part's literal prefixes cut to one byte (None: no finite
+    /// set, or a look-around that makes the start depend on the place).
+    pub(super) fn of(hir: &Hir) -> Option<First> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        if !hir.properties().look_set().is_empty() {
+            return None;
+        }
+        let seq = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .limit_literal_len(1)
+            .limit_class(128)
+            .limit_total(512)
+            .extract(hir);
+        let mut can = Box::new([false; 256]);
+        let mut empty = hir.properties().minimum_len() == Some(0);
+        for l in seq.literals()? {
+            match l.as_bytes().first() {
+                Some(&b) => can[b as usize] = true,
+                None => empty = true,
+            }
+        }
+        Some(First { can, empty })
+    }
+}
+
+/// Where the first path of an anchored leftmost-first search of `dfa`
+/// from `at` ends (Ok(None): no match; Err: the DFA gave up or quit). The
+/// search loop of the lazy DFA without its set-up per call: a plan makes
+/// several short scans per line.
+pub(crate) fn scan_anchored(
+    dfa: &DFA,
+    cache: &mut Cache,
+    hay: &[u8],
+    at: usize,
+) -> Result<Option<usize>, ()> {
+    let config = start::Config::new()
+        .anchored(Anchored::Yes)
+        .look_behind(at.checked_sub(1).map(|i| hay[i]));
+    let mut sid = dfa.start_state(cache, &config).map_err(|_| ())?;
+    if sid.is_dead() {
+        return Ok(None);
+    }
+    // Matches are reported one byte late: a match state entered on
+    // `hay[i]` ends a match at `i`.
+    let mut end = None;
+    for (i, &b) in hay[at..].iter().enumerate() {
+        // (the common step: a known transition out of a plain state)
+        let next = match sid.is_tagged() {
+            false => dfa.next_state_untagged(cache, sid, b),
+            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
+        };
+        sid = match next.is_unknown() {
+            false => next,
+            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
+        };
+        if sid.is_tagged() {
+            if sid.is_match() {
+                end = Some(at + i);
+            } else if sid.is_dead() {
+                return Ok(end);
+            } else if sid.is_quit() {
+                return Err(());
+            }
+        }
+    }
+    sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
+    if sid.is_match() {
+        end = Some(hay.len());
+    }
+    Ok(end)
+}
