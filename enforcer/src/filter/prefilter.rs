@@ -117,7 +117,8 @@ enum Mode {
     /// (any match starts with one): a regex whose text starts with none
     /// is not tried either, nor one whose text holds none of the literals
     /// any match of it holds ([`required_literals`], where they are not
-    /// its prefixes: one case-insensitive search, for the candidates only).
+    /// its prefixes; looked for in the candidates only), nor one without
+    /// a prefix set whose DFA dies in the text's first `WALK` bytes.
     FirstByte(Box<[u64; 256]>, Vec<ByFirst>),
     /// One overlapping search of all their ASCII builds. Exact.
     All(regex_automata::meta::Regex, regex_automata::PatternSet),
