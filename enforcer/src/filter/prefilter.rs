@@ -135,16 +135,28 @@ impl Which {
             return None;
         }
         let syntax = ascii_syntax();
-        let anchored = |p: &str| {
-            regex_automata::util::syntax::parse_with(p, &syntax)
-                .is_ok_and(|h| starts_at_text_start(&h))
-        };
-        let all_anchored = pats.iter().all(|p| anchored(p));
+        let hirs: Option<Vec<_>> = pats
+            .iter()
+            .map(|p| regex_automata::util::syntax::parse_with(p, &syntax).ok())
+            .collect();
+        let all_anchored = hirs
+            .as_ref()
+            .is_some_and(|h| h.iter().all(starts_at_text_start));
         if all_anchored
             && !first_only
-            && let Some(t) = first_byte_table(&pats)
+            && let Some(hirs) = &hirs
+            && let Some(dfas) = pats
+                .iter()
+                .map(|p| anchored_dfa(p))
+                .collect::<Option<Vec<_>>>()
+            && let Some(t) = first_byte_table(&dfas)
         {
-            let each = pats.iter().map(|p| ByFirst::new(p)).collect();
+            let each = pats
+                .iter()
+                .zip(hirs)
+                .zip(dfas)
+                .map(|((p, h), d)| ByFirst::new(p, h, d))
+                .collect();
             return Some(Which {
                 mode: Mode::FirstByte(t, each),
                 len: pats.len(),
@@ -251,8 +263,13 @@ enum Inner {
 }
 
 impl ByFirst {
-    fn new(p: &str) -> ByFirst {
-        let prefixes = literal_prefixes(p);
+    /// For pattern `p` (`hir` parsed, `dfa` its [`anchored_dfa`]).
+    fn new(
+        p: &str,
+        hir: &regex_syntax::hir::Hir,
+        dfa: regex_automata::hybrid::dfa::DFA,
+    ) -> ByFirst {
+        let prefixes = literal_prefixes(hir);
         let inner = required_literals(p)
             .filter(|set| {
                 // (literals that are prefixes are checked as prefixes)
@@ -279,10 +296,10 @@ impl ByFirst {
             });
         let walk = match prefixes {
             Some(_) => None,
-            None => anchored_dfa(p).map(|d| {
-                let c = d.create_cache();
-                (d, c)
-            }),
+            None => {
+                let c = dfa.create_cache();
+                Some((dfa, c))
+            }
         };
         ByFirst {
             prefixes,
@@ -343,10 +360,9 @@ fn may_ignore_case(p: &str) -> bool {
 
 /// The literals any match of an anchored pattern starts with, when they
 /// are a finite set of a few non-empty ones.
-fn literal_prefixes(p: &str) -> Option<Vec<Box<[u8]>>> {
+fn literal_prefixes(hir: &regex_syntax::hir::Hir) -> Option<Vec<Box<[u8]>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_automata::util::syntax::parse_with(p, &ascii_syntax()).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let lits = seq.literals()?;
     if lits.is_empty() || lits.len() > 32 || lits.iter().any(|l| l.is_empty()) {
         return None;
@@ -368,17 +384,16 @@ fn anchored_dfa(p: &str) -> Option<regex_automata::hybrid::dfa::DFA> {
         .ok()
 }
 
-/// For anchored patterns (at most 64), which can match a text starting
-/// with each byte: bit i of `table[b]` unless pattern i's anchored DFA
-/// dies on `b` from the start of a text.
-fn first_byte_table(pats: &[&str]) -> Option<Box<[u64; 256]>> {
+/// For anchored patterns (at most 64, by their DFAs), which can match a
+/// text starting with each byte: bit i of `table[b]` unless pattern i's
+/// DFA dies on `b` from the start of a text.
+fn first_byte_table(dfas: &[regex_automata::hybrid::dfa::DFA]) -> Option<Box<[u64; 256]>> {
     use regex_automata::util::start;
-    if pats.len() > 64 {
+    if dfas.len() > 64 {
         return None;
     }
     let mut table = Box::new([0u64; 256]);
-    for (i, p) in pats.iter().enumerate() {
-        let dfa = anchored_dfa(p)?;
+    for (i, dfa) in dfas.iter().enumerate() {
         let mut cache = dfa.create_cache();
         let config = start::Config::new().anchored(regex_automata::Anchored::Yes);
         let s = dfa.start_state(&mut cache, &config).ok()?;
