@@ -338,6 +338,10 @@ impl Plan {
         scan_anchored(&self.dfas[d], &mut caches.0[d], hay, at).ok()?
     }
 
+    /// Where `node`'s first path from `at` ends, its groups into `slots`.
+    /// A leaf (a scan, a literal, an anchor: most nodes, and most groups'
+    /// insides) runs here, without a call; the rest recurse.
+    #[inline]
     fn run(
         &self,
         node: &Node,
@@ -346,21 +350,32 @@ impl Plan {
         caches: &mut PlanCaches,
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<usize> {
-        if let Some(e) = self.leaf(node, hay, at, caches) {
-            return e;
-        }
         match node {
-            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd => None,
+            Node::Plain(d) => self.scan(*d, hay, at, caches),
+            Node::Lit(l) => hay[at..].starts_with(l).then(|| at + l.len()),
+            Node::AtStart => (at == 0).then_some(at),
+            Node::AtEnd => (at == hay.len()).then_some(at),
+            _ => self.compound(node, hay, at, caches, slots),
+        }
+    }
+
+    /// [`Plan::run`] of a node that holds others.
+    #[inline(never)]
+    fn compound(
+        &self,
+        node: &Node,
+        hay: &[u8],
+        at: usize,
+        caches: &mut PlanCaches,
+        slots: &mut [Option<(usize, usize)>],
+    ) -> Option<usize> {
+        match node {
             Node::Mark(g) => {
                 *slots.get_mut(*g)? = Some((at, at));
                 Some(at)
             }
             Node::Group(g, inner) => {
-                // (a group of a leaf, the common case, without recursing)
-                let e = match self.leaf(inner, hay, at, caches) {
-                    Some(e) => e?,
-                    None => self.run(inner, hay, at, caches, slots)?,
-                };
+                let e = self.run(inner, hay, at, caches, slots)?;
                 *slots.get_mut(*g)? = Some((at, e));
                 Some(e)
             }
@@ -380,26 +395,11 @@ impl Plan {
                 None
             }
             Node::Opt(b) => Some(self.try_branch(b, hay, at, caches, slots)?.unwrap_or(at)),
+            // (leaves: `run` takes them before calling here)
+            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd => {
+                self.run(node, hay, at, caches, slots)
+            }
         }
-    }
-
-    /// A node that sets no group, run here: Some(its end, or None when it
-    /// does not match); None: not such a node.
-    #[inline]
-    fn leaf(
-        &self,
-        node: &Node,
-        hay: &[u8],
-        at: usize,
-        caches: &mut PlanCaches,
-    ) -> Option<Option<usize>> {
-        Some(match node {
-            Node::Plain(d) => self.scan(*d, hay, at, caches),
-            Node::Lit(l) => hay[at..].starts_with(l).then(|| at + l.len()),
-            Node::AtStart => (at == 0).then_some(at),
-            Node::AtEnd => (at == hay.len()).then_some(at),
-            _ => return None,
-        })
     }
 
     /// One part of a concatenation, from `at`; returns where it ends.
@@ -412,12 +412,7 @@ impl Plan {
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<usize> {
         let (run, b) = match step {
-            Step::Node(n) => {
-                return match self.leaf(n, hay, at, caches) {
-                    Some(e) => e,
-                    None => self.run(n, hay, at, caches, slots),
-                };
-            }
+            Step::Node(n) => return self.run(n, hay, at, caches, slots),
             Step::Lazy { run, rest } => {
                 let from = at_least(at, run.min, hay.len())?;
                 let m = self.rests[*rest].search(&Input::new(hay).range(from..))?;
