@@ -17,8 +17,8 @@ pub(super) fn read_lines(
     let mut done_bytes = 0u64;
     // the start of a line the buffer's end cut
     let mut carry: Vec<u8> = Vec::new();
-    let mut one = |lineno: &mut usize, raw: &[u8]| -> bool {
-        *lineno += 1;
+    let mut one = |raw: &[u8]| -> bool {
+        lineno += 1;
         done_bytes += raw.len() as u64;
         let mut l = raw;
         while let [rest @ .., b'\n' | b'\r'] = l {
@@ -27,7 +27,7 @@ pub(super) fn read_lines(
         if l.is_empty() || l[0] == b'#' {
             return true;
         }
-        if !each(*lineno, l) {
+        if !each(lineno, l) {
             return false;
         }
         if progress && lineno.is_multiple_of(1 << 16) {
@@ -41,7 +41,7 @@ pub(super) fn read_lines(
         if buf.is_empty() {
             // the last line, without a newline
             if !carry.is_empty() {
-                one(&mut lineno, &carry);
+                one(&carry);
             }
             return Ok(());
         }
@@ -52,7 +52,7 @@ pub(super) fn read_lines(
                 Some(i) => {
                     carry.extend_from_slice(&buf[..=i]);
                     at = i + 1;
-                    let go = one(&mut lineno, &carry);
+                    let go = one(&carry);
                     carry.clear();
                     if !go {
                         return Ok(());
@@ -68,7 +68,7 @@ pub(super) fn read_lines(
         while let Some(i) = memchr::memchr(b'\n', &buf[at..]) {
             let line = &buf[at..at + i + 1];
             at += i + 1;
-            if !one(&mut lineno, line) {
+            if !one(line) {
                 return Ok(());
             }
         }
