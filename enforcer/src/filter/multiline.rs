@@ -10,11 +10,29 @@ use crate::filter::fields::{Slots, Special};
 use std::time::{Duration, Instant};
 
 /// A log line split around its date.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct TLine {
     pub pre: String,
     pub date: String,
     pub post: String,
+}
+
+/// By hand for `clone_from`: a derived one would allocate three new
+/// strings where a hit's line is copied into last line's buffers.
+impl Clone for TLine {
+    fn clone(&self) -> TLine {
+        TLine {
+            pre: self.pre.clone(),
+            date: self.date.clone(),
+            post: self.post.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, src: &TLine) {
+        self.pre.clone_from(&src.pre);
+        self.date.clone_from(&src.date);
+        self.post.clone_from(&src.post);
+    }
 }
 
 impl TLine {
