@@ -179,8 +179,12 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         now: args.now,
         ..FilterOptions::default()
     };
+    let warming = crate::filter::date::warm_defaults(loaded.parts.datepattern.as_deref());
     let filter = Filter::from_parts(&loaded.parts, &opts)
         .with_context(|| format!("filter {}", args.filter))?;
+    if let Some(w) = warming {
+        let _ = w.join();
+    }
     let now = args.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -81,6 +81,33 @@ fn defaults() -> &'static Defaults {
     })
 }
 
+/// Compiles, on a thread of its own and last first, the default templates
+/// a detector for `datepattern` holds (none, `{DEFAULT}`, `{^LN-BEG}`;
+/// for any other pattern there is nothing to start). They are shared and
+/// each compiled once: a detector that gets to one still compiling waits
+/// for it. `enforcer regex` starts it before it compiles the filter, so
+/// that the second core takes its part of start-up.
+pub fn warm_defaults(datepattern: Option<&str>) -> Option<std::thread::JoinHandle<()>> {
+    let line_begin = match datepattern.map(|p| p.trim().to_uppercase()) {
+        None => false,
+        Some(p) if p == "{DEFAULT}" => false,
+        Some(p) if p == "{^LN-BEG}" => true,
+        Some(_) => return None,
+    };
+    std::thread::Builder::new()
+        .name("date-templates".into())
+        .spawn(move || {
+            let all = &defaults().all;
+            for t in all.iter().rev() {
+                if !line_begin || t.flags & LINE_BEGIN != 0 {
+                    // an error is the detector's to report when it pushes it
+                    let _ = t.check();
+                }
+            }
+        })
+        .ok()
+}
+
 struct Slot {
     t: Arc<Template>,
     hits: u64,
