@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::cli::RegexArgs;
-use crate::filter::engine::{Matcher, Matches, Prepared, Splitter, Tracker};
+use crate::filter::engine::{Found, Matcher, Matches, Prepared, Splitter, Tracker};
 use crate::filter::{Failure, Filter, FilterOptions, FilterParts, UseDns};
 use lines::read_lines;
 
@@ -267,7 +267,7 @@ fn run_lines(
     let keep_text = args.print_all_matched || args.print_all_missed;
     if args.single_thread {
         let mut it = Item::default();
-        let mut found: Vec<Failure> = Vec::new();
+        let mut found = Found::default();
         let mut written = Ok(());
         read_lines(&mut reader, (size, progress), |lineno, l| {
             prepare(args, &mut splitter, now, lineno, l, &mut it, keep_text);
@@ -278,7 +278,7 @@ fn run_lines(
             if let Some(t0) = t0 {
                 it.secs += t0.elapsed().as_secs_f64();
             }
-            written = count(args, lines, &tracker, &mut it, &found, out);
+            written = count(args, lines, &tracker, &mut it, found.as_slice(), out);
             written.is_ok()
         })?;
         written?;
@@ -328,7 +328,7 @@ fn run_lines(
         let counting = std::thread::Builder::new()
             .name("regex-count".into())
             .spawn_scoped(s, move || -> std::io::Result<()> {
-                let mut found: Vec<Failure> = Vec::new();
+                let mut found = Found::default();
                 for mut batch in counted_from {
                     let matched = batch.matched;
                     for it in &mut batch.items[..batch.len] {
@@ -337,7 +337,7 @@ fn run_lines(
                         }
                         found.clear();
                         t.apply(&it.m, &mut found);
-                        count(args, lines, t, it, &found, out)?;
+                        count(args, lines, t, it, found.as_slice(), out)?;
                     }
                     // the reader may be done already
                     let _ = to_reuse.send(batch);

@@ -24,7 +24,7 @@ use super::{Failure, FilterError, FilterOptions, UseDns};
 pub use matcher::{Hit, Matcher, Matches};
 use rx::Rx;
 pub use splitter::{Prepared, Splitter};
-pub use tracker::Tracker;
+pub use tracker::{Found, Sink, Tracker};
 
 /// What a filter is built from (the config's `FilterDef` maps onto it).
 #[derive(Debug, Clone, Default)]

@@ -245,6 +245,18 @@ impl Fields {
         Fields { names, vals }
     }
 
+    /// Points at `names` and `vals` (shares them: no copy).
+    pub fn set(&mut self, names: &Arc<Names>, vals: &Arc<Slots>) {
+        self.names.clone_from(names);
+        self.vals.clone_from(vals);
+    }
+
+    /// Lets go of the values it shares for `blank` (a kept failure must
+    /// not hold the filter's groups: the next line's would be copied).
+    pub fn release(&mut self, blank: &Arc<Slots>) {
+        self.vals.clone_from(blank);
+    }
+
     /// A field's value.
     pub fn get(&self, k: &str) -> Option<&String> {
         let id = self.names.id(k)?;

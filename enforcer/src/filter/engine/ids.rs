@@ -8,6 +8,37 @@ use crate::filter::fields::{Fields, Names, Special};
 use crate::filter::multiline::FailData;
 use crate::filter::{Failure, FilterOptions, UseDns};
 
+/// A match's failure ids (text, address), their strings kept from match
+/// to match.
+#[derive(Default)]
+pub(super) struct IdList {
+    items: Vec<(String, Option<IpAddr>)>,
+    len: usize,
+}
+
+impl IdList {
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(super) fn as_slice(&self) -> &[(String, Option<IpAddr>)] {
+        &self.items[..self.len]
+    }
+
+    /// The next id's place (last match's strings, if any).
+    fn next(&mut self) -> &mut (String, Option<IpAddr>) {
+        if self.len == self.items.len() {
+            self.items.push((String::new(), None));
+        }
+        self.len += 1;
+        &mut self.items[self.len - 1]
+    }
+
+    fn push(&mut self, id: (String, Option<IpAddr>)) {
+        *self.next() = id;
+    }
+}
+
 /// What turns a match's groups into failure ids.
 pub(super) struct Ids {
     name: String,
@@ -33,7 +64,7 @@ impl Ids {
         fd: &mut FailData,
         sp: &Special,
         has_mlfid: bool,
-        out: &mut Vec<(String, Option<IpAddr>)>,
+        out: &mut IdList,
     ) -> bool {
         let g = &fd.g;
         let fid = g.get(sp.fid);
@@ -55,29 +86,25 @@ impl Ids {
             return false;
         };
         if raw {
-            let ip_n = normalize(ip);
-            let id = match fid {
+            match fid {
                 Some(f) if f != ip => {
-                    let id = normalize(f);
-                    fd.ip = Some(ip_n.0);
-                    id
+                    out.push(normalize(f));
+                    fd.ip = Some(normalize(ip).0);
                 }
-                _ => ip_n,
-            };
-            out.push(id);
+                _ => normalize_into(ip, out.next()),
+            }
             return true;
         }
         if let Some(a) = parse_ip(trim(ip)) {
-            out.push(canonical(trim(ip), a));
+            canonical_into(trim(ip), a, out.next());
             return true;
         }
         match self.resolver.as_mut() {
-            Some(r) => out.extend(
-                r.resolve(ip)
-                    .into_iter()
-                    .map(unmap)
-                    .map(|a| (a.to_string(), Some(a))),
-            ),
+            Some(r) => {
+                for a in r.resolve(ip).into_iter().map(unmap) {
+                    out.push((a.to_string(), Some(a)));
+                }
+            }
             None => {
                 if !self.dns_warned {
                     self.dns_warned = true;
@@ -135,16 +162,20 @@ fn trim(s: &str) -> &str {
 
 /// An address parsed from `text`, as text in canonical form (the IPv4
 /// parser takes only the canonical form: that text needs no formatting).
-fn canonical(text: &str, a: IpAddr) -> (String, Option<IpAddr>) {
+/// Into `out`, whose string is reused for an IPv4 address.
+fn canonical_into(text: &str, a: IpAddr, out: &mut (String, Option<IpAddr>)) {
     if a.is_ipv4() {
-        return (text.to_string(), Some(a));
+        out.0.clear();
+        out.0.push_str(text);
+        out.1 = Some(a);
+        return;
     }
     let a = unmap(a);
-    let text = match a {
+    out.0 = match a {
         IpAddr::V6(v6) => v6_text(v6),
         IpAddr::V4(_) => a.to_string(),
     };
-    (text, Some(a))
+    out.1 = Some(a);
 }
 
 /// An IPv6 address as its `Display` writes it (RFC 5952: lower-case hex,
@@ -198,41 +229,86 @@ fn v6_text(a: Ipv6Addr) -> String {
 
 /// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
 fn normalize(s: &str) -> (String, Option<IpAddr>) {
+    let mut id = (String::new(), None);
+    normalize_into(s, &mut id);
+    id
+}
+
+/// [`normalize`] into `out` (its string reused).
+fn normalize_into(s: &str, out: &mut (String, Option<IpAddr>)) {
     match parse_ip(trim(s)) {
-        Some(a) => canonical(trim(s), a),
-        None => (s.to_string(), None),
+        Some(a) => canonical_into(trim(s), a, out),
+        None => {
+            out.0.clear();
+            out.0.push_str(s);
+            out.1 = None;
+        }
     }
 }
 
 pub(super) fn make_failure(
     names: &Arc<Names>,
     regex: usize,
-    (fid, addr): (String, Option<IpAddr>),
+    id: &(String, Option<IpAddr>),
     fd: &FailData,
     time: f64,
 ) -> Failure {
+    let mut f = Failure {
+        fid: String::new(),
+        host: None,
+        addr: None,
+        time,
+        fields: Fields::new(names.clone(), fd.g.clone()),
+        users: Vec::new(),
+        matches: Vec::new(),
+        nofail: false,
+        regex,
+    };
+    fill_failure(&mut f, names, regex, id, fd, time);
+    f
+}
+
+/// The [`Failure`] of id `id`, into `f` (its buffers reused: `enforcer
+/// regex` keeps a line's failures for the next one).
+pub(super) fn fill_failure(
+    f: &mut Failure,
+    names: &Arc<Names>,
+    regex: usize,
+    (fid, addr): &(String, Option<IpAddr>),
+    fd: &FailData,
+    time: f64,
+) {
     let sp = &names.sp;
-    let host = [sp.ip4, sp.ip6, sp.dns]
-        .iter()
-        .find_map(|&k| fd.g.get(k))
-        .map(str::to_string);
-    let addr = addr.or_else(|| {
+    f.fid.clone_from(fid);
+    match [sp.ip4, sp.ip6, sp.dns].iter().find_map(|&k| fd.g.get(k)) {
+        Some(h) => match &mut f.host {
+            Some(old) => {
+                old.clear();
+                old.push_str(h);
+            }
+            None => f.host = Some(h.to_string()),
+        },
+        None => f.host = None,
+    }
+    f.addr = addr.or_else(|| {
         let ip = trim(fd.ip.as_deref()?);
         parse_ip(ip).map(unmap)
     });
-    let mut users = fd.users.clone().unwrap_or_default();
-    users.sort();
-    Failure {
-        fid,
-        host,
-        addr,
-        time,
-        fields: Fields::new(names.clone(), fd.g.clone()),
-        users,
-        matches: fd.matches.clone().unwrap_or_default(),
-        nofail: fd.g.truthy(sp.nofail),
-        regex,
+    f.time = time;
+    f.fields.set(names, &fd.g);
+    match &fd.users {
+        Some(u) => {
+            f.users.clone_from(u);
+            f.users.sort();
+        }
+        None => f.users.clear(),
     }
+    match &fd.matches {
+        Some(m) => f.matches.clone_from(m),
+        None => f.matches.clear(),
+    }
+    f.nofail = fd.g.truthy(sp.nofail);
+    f.regex = regex;
 }
 
 #[cfg(test)]

@@ -8,15 +8,67 @@
 //! are reused from line to line, a cached F-MLFID entry is changed in
 //! place, and a failure shares its groups and lines with the filter's
 //! state: a hit costs a few copies of short strings, not a map.
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::ids::{Ids, make_failure};
+use super::ids::{IdList, Ids, fill_failure, make_failure};
 use super::matcher::Matches;
 use super::rx::{Groups, SlotPlan};
 use crate::filter::fields::{Names, Slots};
 use crate::filter::multiline::{FailData, Merged, MlfidCache, merge, push_lines};
 use crate::filter::{Failure, FilterOptions};
+
+/// Where [`Tracker::apply`] puts failures: a `Vec` takes new ones (the
+/// daemon hands them on), a [`Found`] refills last line's.
+pub trait Sink {
+    /// A failure of an earlier line to overwrite, if any (it then counts).
+    fn reuse(&mut self) -> Option<&mut Failure>;
+    fn push(&mut self, f: Failure);
+}
+
+impl Sink for Vec<Failure> {
+    fn reuse(&mut self) -> Option<&mut Failure> {
+        None
+    }
+    fn push(&mut self, f: Failure) {
+        Vec::push(self, f);
+    }
+}
+
+/// One line's failures whose strings are kept for the next line's
+/// (`enforcer regex` looks at them and moves on).
+#[derive(Default)]
+pub struct Found {
+    items: Vec<Failure>,
+    len: usize,
+    blank: Arc<Slots>,
+}
+
+impl Found {
+    pub fn as_slice(&self) -> &[Failure] {
+        &self.items[..self.len]
+    }
+
+    /// Empties it; the failures let go of the filter's groups and lines.
+    pub fn clear(&mut self) {
+        for f in &mut self.items[..self.len] {
+            f.fields.release(&self.blank);
+            f.matches.clear();
+        }
+        self.len = 0;
+    }
+}
+
+impl Sink for Found {
+    fn reuse(&mut self) -> Option<&mut Failure> {
+        let f = self.items.get_mut(self.len)?;
+        self.len += 1;
+        Some(f)
+    }
+    fn push(&mut self, f: Failure) {
+        self.items.push(f);
+        self.len = self.items.len();
+    }
+}
 
 /// The stateful half of a filter.
 pub struct Tracker {
@@ -37,7 +89,7 @@ pub struct Tracker {
     /// Scratch: the hit's F-MLFID, a line's text, the hit's ids.
     key: String,
     line: String,
-    found: Vec<(String, Option<IpAddr>)>,
+    found: IdList,
     /// Failures counted per failregex (for `enforcer regex`).
     pub fail_hits: Vec<u64>,
     /// Whether an ignoreregex vetoed the last line.
@@ -70,7 +122,7 @@ impl Tracker {
             names,
             key: String::new(),
             line: String::new(),
-            found: Vec::new(),
+            found: IdList::default(),
             last_ignored: false,
             last_pending: (0, 0),
         }
@@ -78,7 +130,7 @@ impl Tracker {
 
     /// The rest of fail2ban's `findFailure` for one line's matches:
     /// groups, merging, ids, failures into `out`.
-    pub fn apply(&mut self, m: &Matches, out: &mut Vec<Failure>) {
+    pub fn apply(&mut self, m: &Matches, out: &mut impl Sink) {
         self.last_ignored = m.ignored;
         self.last_pending = (0, 0);
         let hits = m.hits();
@@ -135,9 +187,12 @@ impl Tracker {
                     self.last_pending.0 += 1;
                 }
             }
-            for id in self.found.drain(..) {
+            for id in self.found.as_slice() {
                 self.fail_hits[i] += 1;
-                out.push(make_failure(&self.names, i, id, fd, m.date));
+                match out.reuse() {
+                    Some(f) => fill_failure(f, &self.names, i, id, fd, m.date),
+                    None => out.push(make_failure(&self.names, i, id, fd, m.date)),
+                }
             }
             place.store(&mut self.cache, &self.key);
         }
