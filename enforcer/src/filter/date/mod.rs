@@ -204,7 +204,7 @@ pub struct DateDetector {
     memo: bool,
 }
 
-fn wall_now() -> f64 {
+pub(crate) fn wall_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -327,10 +327,16 @@ impl DateDetector {
 
     /// fail2ban's `matchTime`: finds the date in `line`.
     pub fn match_time(&mut self, line: &str) -> Option<Found> {
+        self.match_time_at(line, wall_now())
+    }
+
+    /// [`DateDetector::match_time`] at wall-clock time `wall` (when the
+    /// template that matches was last used: the caller read the clock).
+    pub fn match_time_at(&mut self, line: &str, wall: f64) -> Option<Found> {
         if self.slots.is_empty() {
             self.add_defaults(None, None).ok()?;
         }
-        self.match_inner(line)
+        self.match_inner(line, wall)
     }
 
     fn try_slot(&mut self, i: usize, line: &str, pos: usize, end: usize) -> Option<DateMatch> {
@@ -379,7 +385,7 @@ impl DateDetector {
         m
     }
 
-    fn match_inner(&mut self, line: &str) -> Option<Found> {
+    fn match_inner(&mut self, line: &str, wall: f64) -> Option<Found> {
         let n = self.slots.len();
         let mut found: Option<(DateMatch, usize)> = None;
         let mut ignore_by_search = usize::MAX;
@@ -457,7 +463,7 @@ impl DateDetector {
         let (m, mut i) = matched?;
         let s = &mut self.slots[i];
         s.hits += 1;
-        s.last_used = wall_now();
+        s.last_used = wall;
         s.distance = m.start;
         if self.first_unused == i {
             self.first_unused += 1;

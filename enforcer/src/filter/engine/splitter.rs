@@ -8,7 +8,7 @@
 //! (a single-line filter without the early ignoreregex pass).
 use super::rx::{Rx, Span};
 use crate::filter::FilterOptions;
-use crate::filter::date::DateDetector;
+use crate::filter::date::{DateDetector, wall_now};
 use crate::filter::multiline::TLine;
 use crate::filter::prefilter::{Prefilter, Which};
 
@@ -99,23 +99,17 @@ pub(super) fn may_match(
 }
 
 impl Splitter {
-    fn now(&self) -> f64 {
-        self.opts.now.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0)
-        })
-    }
-
     /// Prepares one raw log line (bytes, no trailing newline).
     pub fn split_line(&mut self, line: &[u8], out: &mut Prepared) {
         let line = self.cut(strip_eol(line));
         let text = lossy(line);
-        let now = self.now();
+        // one clock read: the line's time unless --now, and the matching
+        // date template's last use
+        let wall = wall_now();
+        let now = self.opts.now.unwrap_or(wall);
         let mut date = None;
         let mut split = Split::Whole;
-        if let Some(f) = self.dd.match_time(&text) {
+        if let Some(f) = self.dd.match_time_at(&text, wall) {
             let (s, e) = (f.m.dstart, f.m.dend);
             split = Split::Parts(s, e);
             if s < e {
