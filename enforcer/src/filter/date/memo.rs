@@ -14,6 +14,14 @@
 //! therefore gets the same match and the same capture slots. When the walk
 //! reaches the end of the haystack, the end itself mattered (`$`, `\b`)
 //! and only an identical haystack may reuse the result.
+//!
+//! Nor need the leading bytes be the same, only alike: bytes of one of the
+//! DFA's byte classes are told apart by no transition of the regex and no
+//! look-around (regex-automata splits the classes at word bytes and line
+//! terminators where the regex has such assertions), so ASCII bytes of the
+//! same classes, in the same places, take every engine down the same path
+//! to the same spans. The stamp of the next second mostly is such a
+//! prefix; its fields are then parsed anew from the same spans.
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
@@ -68,6 +76,16 @@ impl Extent {
         self.dfa.create_cache()
     }
 
+    /// Each byte's class in the DFA.
+    pub fn classes(&self) -> Box<[u8; 256]> {
+        let bc = self.dfa.byte_classes();
+        let mut t = Box::new([0u8; 256]);
+        for (b, c) in (0..=255u8).zip(t.iter_mut()) {
+            *c = bc.get(b);
+        }
+        t
+    }
+
     /// How many leading bytes of `hay` decide a search of it from 0; None
     /// when the DFA cannot tell (a quit byte: Unicode word boundary next to
     /// non-ASCII text; a cache that gave up).
@@ -100,24 +118,52 @@ pub struct Memo {
     whole: bool,
     /// Its outcome; the template's capture buffers still hold its slots.
     pub result: Option<DateMatch>,
+    /// The DFA's byte classes ([`Extent::classes`]).
+    classes: Box<[u8; 256]>,
+}
+
+/// How a haystack stands to a [`Memo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cover {
+    /// It starts with the very bytes: same outcome, same fields.
+    Same,
+    /// It starts with bytes alike (module doc): same outcome, other fields.
+    Alike,
+    No,
 }
 
 impl Memo {
-    pub fn new() -> Memo {
+    pub fn new(classes: Box<[u8; 256]>) -> Memo {
         Memo {
             key: Vec::new(),
             whole: true,
             result: None,
+            classes,
         }
     }
 
     /// Whether a search of `hay` from 0 has the memoised outcome.
-    pub fn covers(&self, hay: &[u8]) -> bool {
+    pub fn covers(&self, hay: &[u8]) -> Cover {
+        let key = self.key.as_slice();
         if self.whole {
-            hay == self.key.as_slice()
-        } else {
-            hay.starts_with(&self.key)
+            return if hay == key { Cover::Same } else { Cover::No };
         }
+        if hay.starts_with(key) {
+            return Cover::Same;
+        }
+        let alike = hay.len() >= key.len()
+            && key.iter().zip(hay).all(|(&a, &b)| {
+                a.is_ascii() && b.is_ascii() && self.classes[a as usize] == self.classes[b as usize]
+            });
+        if alike { Cover::Alike } else { Cover::No }
+    }
+
+    /// Takes the leading bytes of `hay`, alike to its own, as its key (the
+    /// next line is most likely the same as this one).
+    pub fn rekey(&mut self, hay: &[u8]) {
+        let n = self.key.len();
+        self.key.clear();
+        self.key.extend_from_slice(&hay[..n]);
     }
 
     pub fn set(&mut self, hay: &[u8], dep: Dep, result: Option<DateMatch>) {
@@ -156,13 +202,34 @@ mod tests {
 
     #[test]
     fn memo_covers_prefix_or_whole() {
-        let mut m = Memo::new();
+        let e = Extent::new(r"^ab[cd]").unwrap();
+        let mut m = Memo::new(e.classes());
         m.set(b"abcdef", Dep::Prefix(3), None);
-        assert!(m.covers(b"abcxyz"));
-        assert!(m.covers(b"abc"));
-        assert!(!m.covers(b"abd"));
+        assert_eq!(m.covers(b"abcxyz"), Cover::Same);
+        assert_eq!(m.covers(b"abc"), Cover::Same);
+        assert_eq!(m.covers(b"abd"), Cover::Alike, "c and d: one class");
+        assert_eq!(m.covers(b"abe"), Cover::No);
+        assert_eq!(m.covers(b"ab"), Cover::No);
         m.set(b"abc", Dep::Whole, None);
-        assert!(m.covers(b"abc"));
-        assert!(!m.covers(b"abcd"));
+        assert_eq!(m.covers(b"abc"), Cover::Same);
+        assert_eq!(
+            m.covers(b"abd"),
+            Cover::No,
+            "the end mattered: only the same"
+        );
+        assert_eq!(m.covers(b"abcd"), Cover::No);
+    }
+
+    #[test]
+    fn alike_needs_ascii_and_word_classes() {
+        // \b splits the classes at word bytes: 'x' and '-' are not alike.
+        let e = Extent::new(r"^\d+\b").unwrap();
+        let mut m = Memo::new(e.classes());
+        m.set(b"12x", Dep::Prefix(3), None);
+        assert_eq!(m.covers(b"34y"), Cover::Alike);
+        assert_eq!(m.covers(b"34-"), Cover::No);
+        let mut m = Memo::new(Box::new([0; 256]));
+        m.set(b"a", Dep::Prefix(1), None);
+        assert_eq!(m.covers("\u{e9}".as_bytes()), Cover::No, "not ASCII");
     }
 }

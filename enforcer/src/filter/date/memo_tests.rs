@@ -1,6 +1,7 @@
 //! The memoised detector against the plain one (memo off), line by line:
 //! same found date, template, time and detector state.
 use super::DateDetector;
+use super::memo::Cover;
 
 fn pair(dp: Option<&str>) -> (DateDetector, DateDetector) {
     let make = || match dp {
@@ -236,8 +237,38 @@ fn the_memo_is_used() {
         .unwrap();
     let i = d.last_idx;
     let m = d.slots[i].memo.as_ref().expect("memo kept");
-    assert!(m.covers(b"Mar  1 00:00:00 edge-2 y"));
-    assert!(!m.covers(b"Mar  1 00:00:01 edge-1 y"));
+    assert_eq!(m.covers(b"Mar  1 00:00:00 edge-2 y"), Cover::Same);
+    assert_ne!(m.covers(b"Mar  1 00:00:01 edge-1 y"), Cover::Same);
+    assert_eq!(m.covers(b"Mar  1 00:00:0x edge-1 y"), Cover::No);
+}
+
+#[test]
+fn alike_stamps_get_their_own_time() {
+    // Every second of a day's first hours, several lines each: many a
+    // stamp is alike to the one before (same spans, other digits); each
+    // must get its own time, as the detector without memo gives it.
+    let mut v = Vec::new();
+    for t in 0..3600 {
+        let (h, m, s) = (t / 3600, t / 60 % 60, t % 60);
+        for pid in 0..2 {
+            v.push(format!("Mar  1 {h:02}:{m:02}:{s:02} edge-1 sshd[{pid}]: x"));
+        }
+    }
+    same(Some("{^LN-BEG}"), None, &v, |_| 1_772_400_000.0);
+    same(None, Some(60), &v, |_| 1_772_400_000.0);
+    let mut d = DateDetector::from_datepattern("{^LN-BEG}").unwrap();
+    let (mut alike, mut prev) = (0, None::<Vec<u8>>);
+    for l in &v {
+        if let Some(m) = d.slots.get(d.last_idx).and_then(|s| s.memo.as_ref())
+            && m.covers(l.as_bytes()) == Cover::Alike
+            && prev.as_deref() != Some(&l.as_bytes()[..15])
+        {
+            alike += 1;
+        }
+        prev = Some(l.as_bytes()[..15].to_vec());
+        d.match_time(l).unwrap();
+    }
+    assert!(alike > v.len() / 30, "{alike} alike stamps of {}", v.len());
 }
 
 #[test]
@@ -288,10 +319,13 @@ fn dfa_caches_stay_small() {
 
 #[test]
 fn the_memo_rests_when_lines_never_start_alike() {
+    // (the day goes from " 1" to "12" and back: a space where a digit was
+    // is not alike)
     let v: Vec<String> = (0..600)
         .map(|k| {
             format!(
-                "Mar  1 {:02}:{:02}:{:02} h x",
+                "Mar {} {:02}:{:02}:{:02} h x",
+                if k % 2 == 0 { " 1" } else { "12" },
                 k / 3600,
                 k / 60 % 60,
                 k % 60
@@ -310,5 +344,9 @@ fn the_memo_rests_when_lines_never_start_alike() {
         d.match_time(&v[0]).unwrap();
     }
     let s = &d.slots[d.last_idx];
-    assert!(s.memo.as_ref().is_some_and(|m| m.covers(v[0].as_bytes())));
+    assert!(
+        s.memo
+            .as_ref()
+            .is_some_and(|m| m.covers(v[0].as_bytes()) == Cover::Same)
+    );
 }

@@ -13,7 +13,7 @@ pub mod template;
 
 use std::sync::{Arc, OnceLock};
 
-use memo::Memo;
+use memo::{Cover, Memo};
 use strptime::Parsed;
 use template::{DateMatch, LINE_BEGIN, LINE_END, Template};
 
@@ -168,7 +168,12 @@ impl Slot {
             _ => None,
         };
         match dep {
-            Some(dep) => self.memo.get_or_insert_with(Memo::new).set(hay, dep, m),
+            Some(dep) => {
+                let ex = self.t.extent().expect("a walk had an extent");
+                self.memo
+                    .get_or_insert_with(|| Memo::new(ex.classes()))
+                    .set(hay, dep, m)
+            }
             None => self.memo = None,
         }
     }
@@ -362,9 +367,15 @@ impl DateDetector {
             s.memo_tries = s.memo_tries.saturating_add(1);
         }
         if memo
-            && let Some(mm) = &s.memo
-            && mm.covers(hay)
+            && let Some(mm) = &mut s.memo
+            && let cover = mm.covers(hay)
+            && cover != Cover::No
         {
+            if cover == Cover::Alike {
+                // same spans over other bytes: their fields are parsed anew
+                mm.rekey(hay);
+                s.parsed = None;
+            }
             s.memo_hits = s.memo_hits.saturating_add(1);
             let m = mm.result;
             if m.is_some() {
