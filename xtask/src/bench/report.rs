@@ -50,7 +50,7 @@ pub fn with_machine(sections: Value) -> Value {
 fn machine_line(results: &Value) -> String {
     let m = &results["machine"];
     format!(
-        "Measured {} on `{}`: kernel {}, {} x {}, {} GiB, {} (git {}). Shared VM: other builds were running; absolute numbers drift, ratios within one run are what to compare.",
+        "Measured {} on `{}`: kernel {}, {} x {}, {} GiB, {} (git {}). Shared VM: the host runs other guests, so absolute numbers drift; ratios within one run are what to compare.",
         results["date"].as_str().unwrap_or(""),
         m["hostname"].as_str().unwrap_or(""),
         m["kernel"].as_str().unwrap_or(""),
