@@ -7,7 +7,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::filter::fields::{Slots, Special};
-use std::time::{Duration, Instant};
 
 /// A log line split around its date.
 #[derive(Debug, Default, PartialEq)]
@@ -160,7 +159,8 @@ pub fn push_lines(out: &mut Vec<Arc<str>>, matched: &[TLine], buf: &mut String) 
 
 struct Entry {
     fail: FailData,
-    exp: Instant,
+    /// Wall-clock seconds past which it is gone.
+    exp: f64,
     /// When it was stored (its place in `order`).
     seq: u64,
 }
@@ -177,7 +177,9 @@ pub struct MlfidCache {
     order: VecDeque<(Arc<str>, u64)>,
     next_seq: u64,
     max: usize,
-    ttl: Duration,
+    ttl: f64,
+    /// The time of the line being tracked ([`MlfidCache::set_now`]).
+    now: f64,
     /// Entries gone (evicted, forgotten), whose buffers new ones reuse.
     spare: Vec<FailData>,
 }
@@ -201,14 +203,22 @@ impl MlfidCache {
             order: VecDeque::new(),
             next_seq: 0,
             max: max.max(1),
-            ttl: Duration::from_secs(300),
+            ttl: 300.0,
+            now: 0.0,
             spare: Vec::new(),
         }
     }
 
+    /// The wall-clock time (seconds) of what follows, as fail2ban's cache
+    /// reads `time.time()`: the splitter read the clock for the line, and
+    /// reading it again for each entry cost more than the entry.
+    pub fn set_now(&mut self, now: f64) {
+        self.now = now;
+    }
+
     /// The entry of `k` if it has not expired (an expired one is dropped).
     fn live_mut(&mut self, k: &str) -> Option<&mut FailData> {
-        let live = self.map.get(k)?.exp > Instant::now();
+        let live = self.map.get(k)?.exp > self.now;
         if !live {
             self.map.remove(k);
             return None;
@@ -268,7 +278,7 @@ impl MlfidCache {
     /// Stores a new entry (or replaces one's data in place), evicting from
     /// the oldest when full.
     pub fn put(&mut self, k: &str, v: FailData) {
-        let now = Instant::now();
+        let now = self.now;
         if let Some(e) = self.map.get_mut(k) {
             e.fail = v;
             return;

@@ -29,6 +29,8 @@ pub struct Hit {
 pub struct Matches {
     /// The line's time (its date, the last one, or now).
     pub date: f64,
+    /// The wall clock when the line was read ([`Prepared::wall`]).
+    pub wall: f64,
     /// An ignoreregex vetoed the line or a match of it.
     pub ignored: bool,
     /// Prefregex's match (its groups go under every hit's).
@@ -111,6 +113,7 @@ impl Matcher {
             return;
         }
         out.date = p.date;
+        out.wall = p.wall;
         if self.maxlines > 1 {
             self.buffer.push(std::mem::take(&mut p.tl));
             if self.buffer.len() > self.maxlines {

@@ -20,6 +20,9 @@ pub struct Prepared {
     pub tl: TLine,
     /// Its time (its date, the last one, or now).
     pub date: f64,
+    /// The wall clock when it was read (seconds; see
+    /// [`crate::filter::multiline::MlfidCache::set_now`]).
+    pub wall: f64,
     /// Whether any failregex can match it (false: the prefilter rules it out).
     pub may: bool,
     /// Which failregexes can (single-line filters).
@@ -133,6 +136,7 @@ impl Splitter {
             date = Some(ld);
         }
         out.date = date.unwrap_or(now);
+        out.wall = wall;
         out.may = true;
         Spans::clear(&mut out.pref, &mut self.spare);
         if self.maxlines == 1 {
@@ -227,6 +231,7 @@ impl Splitter {
         }
         self.last_date = Some(time);
         out.date = time;
+        out.wall = wall_now();
         out.tl.pre.clear();
         out.tl.date.clear();
         out.tl.post.clear();

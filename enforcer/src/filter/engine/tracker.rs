@@ -137,6 +137,7 @@ impl Tracker {
         if hits.is_empty() {
             return;
         }
+        self.cache.set_now(m.wall);
         let sp = self.names.sp;
         self.pre_set.clear();
         if let (Some(g), Some(s)) = (&self.pref, &m.pref) {
