@@ -163,17 +163,15 @@ impl Slot {
         let dep = match self.t.extent() {
             Some(ex) if self.tpl_hits > 0 => {
                 let cache = self.dfa_cache.get_or_insert_with(|| ex.cache());
-                ex.dep(cache, hay)
+                ex.dep(cache, hay).map(|d| (d, ex))
             }
             _ => None,
         };
         match dep {
-            Some(dep) => {
-                let ex = self.t.extent().expect("a walk had an extent");
-                self.memo
-                    .get_or_insert_with(|| Memo::new(ex.classes()))
-                    .set(hay, dep, m)
-            }
+            Some((dep, ex)) => self
+                .memo
+                .get_or_insert_with(|| Memo::new(ex.classes()))
+                .set(hay, dep, m),
             None => self.memo = None,
         }
     }
