@@ -185,12 +185,7 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = warming {
         let _ = w.join();
     }
-    let now = args.now.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-    });
+    let now = args.now.unwrap_or_else(crate::filter::date::wall_now);
 
     let is_file = Path::new(&args.log).is_file();
     let (reader, size): (Box<dyn BufRead>, u64) = if is_file {
