@@ -63,24 +63,25 @@ pub(crate) fn scan_anchored(
     // `hay[i]` ends a match at `i`.
     let mut end = None;
     for (i, &b) in hay[at..].iter().enumerate() {
-        // (the common step: a known transition out of a plain state)
-        let next = match sid.is_tagged() {
+        // The common step: a known transition out of a plain state into
+        // a plain state (one check for both: unknown ids are tagged too).
+        let mut next = match sid.is_tagged() {
             false => dfa.next_state_untagged(cache, sid, b),
             true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
         };
-        sid = match next.is_unknown() {
-            false => next,
-            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
-        };
-        if sid.is_tagged() {
-            if sid.is_match() {
+        if next.is_tagged() {
+            if next.is_unknown() {
+                next = dfa.next_state(cache, sid, b).map_err(|_| ())?;
+            }
+            if next.is_match() {
                 end = Some(at + i);
-            } else if sid.is_dead() {
+            } else if next.is_dead() {
                 return Ok(end);
-            } else if sid.is_quit() {
+            } else if next.is_quit() {
                 return Err(());
             }
         }
+        sid = next;
     }
     sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
     if sid.is_match() {
