@@ -126,12 +126,78 @@ fn unmap(a: IpAddr) -> IpAddr {
     }
 }
 
-/// `text` as an address (what `str::parse` gives; dotted quads without
-/// the general parser).
+/// `text` as an address (what `str::parse` gives; dotted quads and
+/// IPv6 groups without the general parser).
 fn parse_ip(text: &str) -> Option<IpAddr> {
-    quad(text.as_bytes())
-        .map(|o| IpAddr::V4(o.into()))
-        .or_else(|| text.parse().ok())
+    let b = text.as_bytes();
+    if let Some(o) = quad(b) {
+        return Some(IpAddr::V4(o.into()));
+    }
+    if let Some(g) = hex_groups(b) {
+        return Some(IpAddr::V6(g.into()));
+    }
+    text.parse().ok()
+}
+
+/// IPv6 groups as the parser takes them (1-4 hex digits each, eight, or
+/// fewer around one `::` that stands for at least one zero group), else
+/// None (the parser then decides: a dotted quad at the end, say). Only
+/// what the parser takes is taken here, with the same value.
+fn hex_groups(b: &[u8]) -> Option<[u16; 8]> {
+    let (mut head, mut tail) = ([0u16; 8], [0u16; 8]);
+    let (mut hn, mut tn) = (0usize, 0usize);
+    let mut gap = false;
+    let mut i = 0;
+    if b.starts_with(b"::") {
+        gap = true;
+        i = 2;
+    }
+    while i < b.len() {
+        let start = i;
+        let mut v = 0u16;
+        while i < b.len() && i - start < 4 {
+            let d = match b[i] {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                c @ b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            v = v << 4 | u16::from(d);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let (groups, n) = match gap {
+            false => (&mut head, &mut hn),
+            true => (&mut tail, &mut tn),
+        };
+        *groups.get_mut(*n)? = v;
+        *n += 1;
+        if i == b.len() {
+            break;
+        }
+        // a separator, not a fifth digit or a dot
+        if b[i] != b':' || i + 1 == b.len() {
+            return None;
+        }
+        i += 1;
+        if b[i] == b':' {
+            if gap {
+                return None;
+            }
+            gap = true;
+            i += 1;
+        }
+    }
+    let n = hn + tn;
+    if (gap && n > 7) || (!gap && n != 8) {
+        return None;
+    }
+    let mut out = [0u16; 8];
+    out[..hn].copy_from_slice(&head[..hn]);
+    out[8 - tn..].copy_from_slice(&tail[..tn]);
+    Some(out)
 }
 
 /// A dotted quad as the IPv4 parser takes it (1-3 digits, no leading
@@ -171,19 +237,25 @@ fn canonical_into(text: &str, a: IpAddr, out: &mut (String, Option<IpAddr>)) {
         return;
     }
     let a = unmap(a);
-    out.0 = match a {
-        IpAddr::V6(v6) => v6_text(v6),
-        IpAddr::V4(_) => a.to_string(),
-    };
+    out.0.clear();
+    match a {
+        IpAddr::V6(v6) => v6_text_into(v6, &mut out.0),
+        IpAddr::V4(_) => {
+            use std::fmt::Write;
+            let _ = write!(out.0, "{a}");
+        }
+    }
     out.1 = Some(a);
 }
 
 /// An IPv6 address as its `Display` writes it (RFC 5952: lower-case hex,
 /// the first longest run of two or more zero groups as `::`), without
-/// the formatting machinery.
-fn v6_text(a: Ipv6Addr) -> String {
+/// the formatting machinery, onto `out`.
+fn v6_text_into(a: Ipv6Addr, out: &mut String) {
     if a.to_ipv4_mapped().is_some() {
-        return a.to_string();
+        use std::fmt::Write;
+        let _ = write!(out, "{a}");
+        return;
     }
     let seg = a.segments();
     let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
@@ -216,15 +288,13 @@ fn v6_text(a: Ipv6Addr) -> String {
             }
         }
     }
-    let mut out = String::with_capacity(39);
     if best_len > 1 {
-        groups(&mut out, &seg[..best]);
+        groups(out, &seg[..best]);
         out.push_str("::");
-        groups(&mut out, &seg[best + best_len..]);
+        groups(out, &seg[best + best_len..]);
     } else {
-        groups(&mut out, &seg);
+        groups(out, &seg);
     }
-    out
 }
 
 /// fail2ban's `IPAddr(text)`: an address in canonical form, else the text.
@@ -343,6 +413,69 @@ mod tests {
         }
     }
 
+    fn v6_text(a: Ipv6Addr) -> String {
+        let mut s = String::new();
+        v6_text_into(a, &mut s);
+        s
+    }
+
+    /// What the groups parser takes, the standard parser takes alike, and
+    /// it takes the usual forms itself.
+    #[test]
+    fn ipv6_groups_parse_as_the_parser_does() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const ALPHABET: &[u8] = b"0123456789abcdefABCDEFg:::..";
+        let mut taken = 0;
+        for _ in 0..200_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| char::from(ALPHABET[(next() % ALPHABET.len() as u64) as usize]))
+                .collect();
+            let std: Option<Ipv6Addr> = text.parse().ok();
+            if let Some(g) = hex_groups(text.as_bytes()) {
+                taken += 1;
+                assert_eq!(Some(Ipv6Addr::from(g)), std, "{text:?}");
+            }
+        }
+        assert!(taken > 100, "{taken}");
+        for text in [
+            "::",
+            "::1",
+            "1::",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "2001:DB8::aB:1",
+            "0000:0:00:000:0:0:0:1",
+        ] {
+            assert!(hex_groups(text.as_bytes()).is_some(), "{text}");
+            assert_eq!(parse_ip(text), text.parse().ok(), "{text}");
+        }
+        for text in [
+            ":",
+            ":::",
+            "1:::2",
+            "1::2::3",
+            "12345::",
+            "1:2:3:4:5:6:7:8::",
+            "1:2:3:4:5:6:7",
+            "1:2:3:4:5:6:7:8:9",
+            "::1:",
+            ":1::",
+            "::ffff:1.2.3.4",
+            "g::",
+            "",
+        ] {
+            assert!(hex_groups(text.as_bytes()).is_none(), "{text}");
+            assert_eq!(parse_ip(text), text.parse().ok(), "{text}");
+        }
+    }
+
     #[test]
     fn ipv6_text_is_what_display_writes() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -368,6 +501,14 @@ mod tests {
             }
             let a = Ipv6Addr::from(seg);
             assert_eq!(v6_text(a), a.to_string(), "{seg:x?}");
+            // and read back by the groups parser, however it is written
+            for text in [a.to_string(), format!("{:X}", u128::from(a))] {
+                let parsed = hex_groups(text.as_bytes()).map(Ipv6Addr::from);
+                let std: Option<Ipv6Addr> = text.parse().ok();
+                assert!(parsed.is_none() || parsed == std, "{text}");
+            }
+            let full = seg.map(|g| format!("{g:x}")).join(":");
+            assert_eq!(hex_groups(full.as_bytes()).map(Ipv6Addr::from), Some(a));
         }
         for a in [
             Ipv6Addr::UNSPECIFIED,
