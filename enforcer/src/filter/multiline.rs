@@ -1,10 +1,14 @@
 //! Owns what spans lines: the buffered lines (fail2ban's tuple lines: text
 //! before the date, the date, text after), which of them a multi-line match
 //! covers (minus `<SKIPLINES>`), the failure data a match accumulates, and
-//! the bounded F-MLFID cache with fail2ban's NOFAIL / MLFFORGET /
-//! MLFGAINED merge rules (`Filter._mergeFailure`).
-use std::collections::{HashMap, VecDeque};
+//! fail2ban's NOFAIL / MLFFORGET / MLFGAINED merge rules
+//! (`Filter._mergeFailure`) over the bounded F-MLFID cache ([`cache`]).
+mod cache;
+
 use std::sync::Arc;
+
+pub use cache::MlfidCache;
+use cache::SlotId;
 
 use crate::filter::fields::{Slots, Special};
 
@@ -157,175 +161,11 @@ pub fn push_lines(out: &mut Vec<Arc<str>>, matched: &[TLine], buf: &mut String) 
     }
 }
 
-struct Entry {
-    fail: FailData,
-    /// Wall-clock seconds past which it is gone.
-    exp: f64,
-    /// When it was stored (its place in `order`).
-    seq: u64,
-}
-
-/// The bounded F-MLFID cache, as fail2ban's `Utils.Cache(maxCount=100,
-/// maxTime=5*60)` is used by `_mergeFailure`: an entry is stored once, when
-/// its connection is first seen, and then changed in place (it keeps its
-/// place and its expiry, 5 minutes after it was stored); storing into a
-/// full cache evicts from the oldest (FIFO) until one live entry is gone.
-/// `order` holds (id, when stored); a name whose entry was since removed or
-/// stored again is skipped.
-pub struct MlfidCache {
-    map: HashMap<Arc<str>, Entry, foldhash::fast::RandomState>,
-    order: VecDeque<(Arc<str>, u64)>,
-    next_seq: u64,
-    max: usize,
-    ttl: f64,
-    /// The time of the line being tracked ([`MlfidCache::set_now`]).
-    now: f64,
-    /// Entries gone (evicted, forgotten), whose buffers new ones reuse.
-    spare: Vec<FailData>,
-}
-
-/// How many gone entries are kept for reuse.
-const SPARE: usize = 8;
-
-impl std::fmt::Debug for MlfidCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MlfidCache")
-            .field("len", &self.map.len())
-            .field("max", &self.max)
-            .finish()
-    }
-}
-
-impl MlfidCache {
-    pub fn new(max: usize) -> MlfidCache {
-        MlfidCache {
-            map: HashMap::default(),
-            order: VecDeque::new(),
-            next_seq: 0,
-            max: max.max(1),
-            ttl: 300.0,
-            now: 0.0,
-            spare: Vec::new(),
-        }
-    }
-
-    /// The wall-clock time (seconds) of what follows, as fail2ban's cache
-    /// reads `time.time()`: the splitter read the clock for the line, and
-    /// reading it again for each entry cost more than the entry.
-    pub fn set_now(&mut self, now: f64) {
-        self.now = now;
-    }
-
-    /// The entry of `k` if it has not expired (an expired one is dropped).
-    fn live_mut(&mut self, k: &str) -> Option<&mut FailData> {
-        let live = self.map.get(k)?.exp > self.now;
-        if !live {
-            self.map.remove(k);
-            return None;
-        }
-        self.map.get_mut(k).map(|e| &mut e.fail)
-    }
-
-    fn get_mut(&mut self, k: &str) -> Option<&mut FailData> {
-        self.map.get_mut(k).map(|e| &mut e.fail)
-    }
-
-    fn remove(&mut self, k: &str) -> Option<FailData> {
-        self.map.remove(k).map(|e| e.fail)
-    }
-
-    /// Keeps a gone entry's buffers for a new one.
-    fn recycle(&mut self, f: FailData) {
-        if self.spare.len() < SPARE {
-            self.spare.push(f);
-        }
-    }
-
-    /// Data for a new entry: no users, lines or address, its groups
-    /// to be set with [`FailData::set_groups`] (buffers of a gone entry).
-    fn fresh(&mut self) -> FailData {
-        let Some(mut f) = self.spare.pop() else {
-            return FailData::default();
-        };
-        // an empty list is no list (add_user, merge_matches, make_failure)
-        for v in [&mut f.matches, &mut f.nofail_matches]
-            .into_iter()
-            .flatten()
-        {
-            v.clear();
-        }
-        if let Some(u) = &mut f.users {
-            u.clear();
-        }
-        f.ip = None;
-        f
-    }
-
-    /// Whether `order`'s name (id, when stored) is still that entry's.
-    fn current(&self, k: &str, seq: u64) -> bool {
-        self.map.get(k).is_some_and(|e| e.seq == seq)
-    }
-
-    /// Drops stale names from `order` once it is twice the bound.
-    fn prune(&mut self) {
-        if self.order.len() > 2 * self.max {
-            let map = &self.map;
-            self.order
-                .retain(|(x, s)| map.get(&**x).is_some_and(|e| e.seq == *s));
-        }
-    }
-
-    /// Stores a new entry (or replaces one's data in place), evicting from
-    /// the oldest when full.
-    pub fn put(&mut self, k: &str, v: FailData) {
-        let now = self.now;
-        if let Some(e) = self.map.get_mut(k) {
-            e.fail = v;
-            return;
-        }
-        if self.map.len() >= self.max {
-            while let Some((old, seq)) = self.order.pop_front() {
-                if !self.current(&old, seq) {
-                    continue;
-                }
-                if let Some(e) = self.map.remove(&*old) {
-                    let live = e.exp > now;
-                    self.recycle(e.fail);
-                    if live && self.map.len() < self.max {
-                        break;
-                    }
-                }
-            }
-        }
-        self.prune();
-        let key: Arc<str> = Arc::from(k);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.order.push_back((key.clone(), seq));
-        self.map.insert(
-            key,
-            Entry {
-                fail: v,
-                exp: now + self.ttl,
-                seq,
-            },
-        );
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
 /// Where a match's merged failure data is.
 #[derive(Debug)]
 pub enum Merged {
-    /// The cache's entry, changed in place.
-    Cached,
+    /// The cache's entry (in that slot), changed in place.
+    Cached(SlotId),
     /// A new entry for the cache.
     New(FailData),
     /// The cache's entry, forgotten: taken out of the cache.
@@ -336,9 +176,9 @@ pub enum Merged {
 
 impl Merged {
     /// The merged data.
-    pub fn fail<'a>(&'a mut self, cache: &'a mut MlfidCache, mlfid: &str) -> &'a mut FailData {
+    pub fn fail<'a>(&'a mut self, cache: &'a mut MlfidCache) -> &'a mut FailData {
         match self {
-            Merged::Cached => cache.get_mut(mlfid).expect("a merged entry is cached"),
+            Merged::Cached(i) => cache.at(*i),
             Merged::New(f) | Merged::Gone(f) | Merged::Own(f) => f,
         }
     }
@@ -348,7 +188,7 @@ impl Merged {
     pub fn store(self, cache: &mut MlfidCache, mlfid: &str) {
         match self {
             // changed in place: fail2ban stores an entry only once
-            Merged::Cached => {}
+            Merged::Cached(_) => {}
             Merged::New(f) => cache.put(mlfid, f),
             Merged::Gone(f) => cache.recycle(f),
             Merged::Own(_) => {}
@@ -380,7 +220,8 @@ pub fn merge(
         fl |= 2;
     }
     let new: &Slots = new;
-    if let Some(g) = cache.live_mut(mlfid) {
+    if let Some(i) = cache.live(mlfid) {
+        let g = cache.at(i);
         let users = add_user(&mut g.users, new.get(sp.user));
         let s = Arc::make_mut(&mut g.g);
         if s.pop_truthy(sp.nofail) {
@@ -399,9 +240,9 @@ pub fn merge(
         reset_nofail(s, sp, &mut fl, users);
         merge_matches(g, fl, matched, line);
         if fl & 2 == 0 {
-            return Merged::Cached;
+            return Merged::Cached(i);
         }
-        return Merged::Gone(cache.remove(mlfid).expect("the entry is there"));
+        return Merged::Gone(cache.take(i));
     }
     let new = Arc::make_mut(cur);
     if fl & 2 == 0 {
@@ -499,12 +340,12 @@ mod tests {
         );
         let mut m1 = merge(&mut c, &sp, "c1", &mut cur, &[line("l1")], &mut buf);
         assert!(matches!(m1, Merged::New(_)));
-        assert!(m1.fail(&mut c, "c1").g.truthy(sp.nofail));
+        assert!(m1.fail(&mut c).g.truthy(sp.nofail));
         m1.store(&mut c, "c1");
         let mut cur = slots(&n, &[("mlfid", "c1"), ("user", "root")]);
         let mut m2 = merge(&mut c, &sp, "c1", &mut cur, &[line("l2")], &mut buf);
-        assert!(matches!(m2, Merged::Cached));
-        let f = m2.fail(&mut c, "c1");
+        assert!(matches!(m2, Merged::Cached(_)));
+        let f = m2.fail(&mut c);
         assert!(!f.g.truthy(sp.nofail));
         assert_eq!(f.g.get(sp.ip4), Some("192.0.2.1"));
         let want: Vec<Arc<str>> = vec!["l1".into(), "l2".into()];

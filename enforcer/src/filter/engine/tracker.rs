@@ -164,7 +164,7 @@ impl Tracker {
             let mut place = if has_mlfid {
                 let (cache, key) = (&mut self.cache, self.key.as_str());
                 let mut mg = merge(cache, &sp, key, &mut self.cur, &hit.matched, &mut self.line);
-                if !self.check_all && mg.fail(cache, key).g.truthy(sp.nofail) {
+                if !self.check_all && mg.fail(cache).g.truthy(sp.nofail) {
                     mg.store(cache, key);
                     return;
                 }
@@ -178,7 +178,7 @@ impl Tracker {
                     ..FailData::default()
                 })
             };
-            let fd = place.fail(&mut self.cache, &self.key);
+            let fd = place.fail(&mut self.cache);
             self.found.clear();
             if !self.ids.of(fd, &sp, has_mlfid, &mut self.found) {
                 // pending: an F-MLFID line that names no one yet
