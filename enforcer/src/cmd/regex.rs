@@ -117,6 +117,25 @@ fn json_line(line: usize, f: &Failure) -> String {
 /// Lines per hand-over between the threads.
 const BATCH: usize = 64;
 
+/// The wall clock as the reader gives it to lines: read once for every
+/// `BATCH` lines (tens of microseconds apart), not once a line.
+#[derive(Default)]
+struct Clock {
+    wall: f64,
+    left: usize,
+}
+
+impl Clock {
+    fn read(&mut self) -> f64 {
+        if self.left == 0 {
+            self.wall = crate::filter::date::wall_now();
+            self.left = BATCH;
+        }
+        self.left -= 1;
+        self.wall
+    }
+}
+
 /// One line on its way through the threads.
 #[derive(Default)]
 struct Item {
@@ -264,8 +283,18 @@ fn run_lines(
         let mut it = Item::default();
         let mut found = Found::default();
         let mut written = Ok(());
+        let mut clock = Clock::default();
         read_lines(&mut reader, (size, progress), |lineno, l| {
-            prepare(args, &mut splitter, now, lineno, l, &mut it, keep_text);
+            let wall = clock.read();
+            prepare(
+                args,
+                &mut splitter,
+                (now, wall),
+                lineno,
+                l,
+                &mut it,
+                keep_text,
+            );
             let t0 = args.verbose.then(Instant::now);
             matcher.match_prepared(&mut it.prep, &mut it.m);
             found.clear();
@@ -341,13 +370,15 @@ fn run_lines(
             })
             .context("starting a thread")?;
         let mut batch = Batch::default();
+        let mut clock = Clock::default();
         let read = read_lines(&mut reader, (size, progress), |lineno, l| {
+            let wall = clock.read();
             if batch.len == batch.items.len() {
                 batch.items.push(Item::default());
             }
             let it = &mut batch.items[batch.len];
             batch.len += 1;
-            prepare(args, &mut splitter, now, lineno, l, it, keep_text);
+            prepare(args, &mut splitter, (now, wall), lineno, l, it, keep_text);
             if batch.len == BATCH {
                 let mut next = reusable.try_recv().unwrap_or_default();
                 next.len = 0;
@@ -404,7 +435,7 @@ fn hand_over(
 fn prepare(
     args: &RegexArgs,
     splitter: &mut Splitter,
-    now: f64,
+    (now, wall): (f64, f64),
     lineno: usize,
     l: &[u8],
     it: &mut Item,
@@ -415,7 +446,7 @@ fn prepare(
     if args.journal {
         splitter.split_entry(l, now, &mut it.prep);
     } else {
-        splitter.split_line(l, &mut it.prep);
+        splitter.split_line_at(l, wall, &mut it.prep);
     }
     it.secs = t0.map_or(0.0, |t0| t0.elapsed().as_secs_f64());
     if keep_text {
