@@ -89,7 +89,11 @@ impl MlfidCache {
 
     /// The full slot of `k`, if any.
     fn find(&self, k: &str) -> Option<SlotId> {
-        let h = self.hasher.hash_one(k);
+        self.find_hashed(self.hasher.hash_one(k), k)
+    }
+
+    /// [`MlfidCache::find`] of `k` whose hash is `h`.
+    fn find_hashed(&self, h: u64, k: &str) -> Option<SlotId> {
         let slots = &self.slots;
         self.table.find(h, |&i| slots[i as usize].key == k).copied()
     }
@@ -161,21 +165,11 @@ impl MlfidCache {
         f
     }
 
-    /// Whether `order`'s (slot, when stored) is still that slot's entry.
-    fn current(&self, i: SlotId, seq: u64) -> bool {
-        self.slots[i as usize]
-            .entry
-            .as_ref()
-            .is_some_and(|e| e.seq == seq)
-    }
-
     /// Drops stale places from `order` once it is twice the bound.
     fn prune(&mut self) {
         if self.order.len() > 2 * self.max {
             let slots = &self.slots;
-            self.order.retain(|&(i, seq)| {
-                (slots[i as usize].entry.as_ref()).is_some_and(|e| e.seq == seq)
-            });
+            self.order.retain(|&(i, seq)| current(slots, i, seq));
         }
     }
 
@@ -183,13 +177,14 @@ impl MlfidCache {
     /// the oldest when full.
     pub fn put(&mut self, k: &str, v: FailData) {
         let now = self.now;
-        if let Some(i) = self.find(k) {
+        let hash = self.hasher.hash_one(k);
+        if let Some(i) = self.find_hashed(hash, k) {
             self.entry(i).fail = v;
             return;
         }
         if self.table.len() >= self.max {
             while let Some((old, seq)) = self.order.pop_front() {
-                if !self.current(old, seq) {
+                if !current(&self.slots, old, seq) {
                     continue;
                 }
                 let live = self.entry(old).exp > now;
@@ -203,7 +198,6 @@ impl MlfidCache {
         self.prune();
         let seq = self.next_seq;
         self.next_seq += 1;
-        let hash = self.hasher.hash_one(k);
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -237,6 +231,14 @@ impl MlfidCache {
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
+}
+
+/// Whether `order`'s (slot, when stored) is still that slot's entry.
+fn current(slots: &[Slot], i: SlotId, seq: u64) -> bool {
+    slots[i as usize]
+        .entry
+        .as_ref()
+        .is_some_and(|e| e.seq == seq)
 }
 
 #[cfg(test)]
