@@ -156,13 +156,10 @@ fn hex_groups(b: &[u8]) -> Option<[u16; 8]> {
         let start = i;
         let mut v = 0u16;
         while i < b.len() && i - start < 4 {
-            let d = match b[i] {
-                c @ b'0'..=b'9' => c - b'0',
-                c @ b'a'..=b'f' => c - b'a' + 10,
-                c @ b'A'..=b'F' => c - b'A' + 10,
-                _ => break,
+            let Some(d) = char::from(b[i]).to_digit(16) else {
+                break;
             };
-            v = v << 4 | u16::from(d);
+            v = v << 4 | d as u16;
             i += 1;
         }
         if i == start {
