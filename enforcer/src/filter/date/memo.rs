@@ -22,10 +22,18 @@
 //! same classes, in the same places, take every engine down the same path
 //! to the same spans. The stamp of the next second mostly is such a
 //! prefix; its fields are then parsed anew from the same spans.
+//!
+//! A stamp's digits cycle through a few dozen class patterns within a
+//! minute (the classes split digits where the template's ranges do, as
+//! `[0-5]\d`), so a [`Memo`] keeps one entry per pattern it has seen, up
+//! to [`ENTRIES`], found by a hash of the classes: a second whose pattern
+//! came before is answered with that entry's spans.
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
+
+use hashbrown::HashTable;
 
 use super::template::DateMatch;
 
@@ -110,14 +118,39 @@ impl Extent {
     }
 }
 
-/// The last real search of one template from position 0.
-#[derive(Debug)]
-pub struct Memo {
+/// Leading bytes, alike to a [`Memo`] entry's, may be at most this many
+/// class patterns: a stamp's seconds cycle through a few dozen (a digit
+/// class per digit place), and each gets its own entry.
+pub const ENTRIES: usize = 64;
+
+/// The capture slots of a template's match (see `Caps::slots`).
+pub type Slots = Vec<Option<(usize, usize)>>;
+
+/// One real search of one template from position 0.
+#[derive(Debug, Default)]
+struct Entry {
     /// The bytes that decided it (the whole haystack when `whole`).
     key: Vec<u8>,
     whole: bool,
-    /// Its outcome; the template's capture buffers still hold its slots.
-    pub result: Option<DateMatch>,
+    /// Its outcome and capture slots.
+    result: Option<DateMatch>,
+    slots: Slots,
+    /// [`Memo::signature`] of `key` (not kept for `whole` keys).
+    sig: u64,
+}
+
+/// The real searches of one template from position 0, by the byte
+/// classes of the leading bytes that decided them; the current one is
+/// the last used, and the template's capture buffers hold its slots.
+#[derive(Debug)]
+pub struct Memo {
+    /// Entry 0 and the indexed ones (the first with the memo's first search).
+    entries: Vec<Entry>,
+    cur: usize,
+    /// Entries with a prefix key, by signature.
+    index: HashTable<usize>,
+    /// The key lengths among them (a stamp has one or two).
+    lens: Vec<usize>,
     /// The DFA's byte classes ([`Extent::classes`]).
     classes: Box<[u8; 256]>,
 }
@@ -125,27 +158,50 @@ pub struct Memo {
 /// How a haystack stands to a [`Memo`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cover {
-    /// It starts with the very bytes: same outcome, same fields.
+    /// It starts with the current entry's very bytes: same outcome, same
+    /// fields.
     Same,
-    /// It starts with bytes alike (module doc): same outcome, other fields.
+    /// It starts with bytes alike (module doc) to the current entry's:
+    /// same outcome, other fields.
     Alike,
+    /// It starts with bytes alike to another entry's, now the current one:
+    /// its outcome, other fields, and its slots ([`Memo::slots`]).
+    Other,
     No,
 }
+
+/// Most lengths a memo keeps entries for.
+const LENS: usize = 4;
 
 impl Memo {
     pub fn new(classes: Box<[u8; 256]>) -> Memo {
         Memo {
-            key: Vec::new(),
-            whole: true,
-            result: None,
+            entries: vec![Entry {
+                whole: true,
+                ..Entry::default()
+            }],
+            cur: 0,
+            index: HashTable::new(),
+            lens: Vec::new(),
             classes,
         }
     }
 
-    /// Whether a search of `hay` from 0 has the memoised outcome.
+    /// The current entry's outcome.
+    pub fn result(&self) -> Option<DateMatch> {
+        self.entries[self.cur].result
+    }
+
+    /// The current entry's capture slots.
+    pub fn slots(&self) -> &Slots {
+        &self.entries[self.cur].slots
+    }
+
+    /// Whether a search of `hay` from 0 has the current entry's outcome.
     pub fn covers(&self, hay: &[u8]) -> Cover {
-        let key = self.key.as_slice();
-        if self.whole {
+        let e = &self.entries[self.cur];
+        let key = e.key.as_slice();
+        if e.whole {
             return if hay == key { Cover::Same } else { Cover::No };
         }
         if hay.starts_with(key) {
@@ -158,27 +214,99 @@ impl Memo {
         if alike { Cover::Alike } else { Cover::No }
     }
 
-    /// Takes the leading bytes of `hay`, alike to its own, as its key (the
-    /// next line is most likely the same as this one).
-    pub fn rekey(&mut self, hay: &[u8]) {
-        let n = self.key.len();
-        self.key.clear();
-        self.key.extend_from_slice(&hay[..n]);
-    }
-
-    pub fn set(&mut self, hay: &[u8], dep: Dep, result: Option<DateMatch>) {
-        self.key.clear();
-        match dep {
-            Dep::Prefix(n) => {
-                self.key.extend_from_slice(&hay[..n]);
-                self.whole = false;
-            }
-            Dep::Whole => {
-                self.key.extend_from_slice(hay);
-                self.whole = true;
+    /// [`Memo::covers`], then the other entries: one that `hay` starts
+    /// alike to becomes the current one ([`Cover::Other`]).
+    pub fn find(&mut self, hay: &[u8]) -> Cover {
+        let c = self.covers(hay);
+        if c != Cover::No {
+            return c;
+        }
+        for &n in &self.lens {
+            let Some(sig) = hay.get(..n).and_then(|k| self.signature(k)) else {
+                continue;
+            };
+            let entries = &self.entries;
+            if let Some(&i) = self.index.find(sig, |&i| {
+                let e = &entries[i];
+                e.sig == sig && e.key.len() == n
+            }) && self.alike(&self.entries[i].key, hay)
+            {
+                self.cur = i;
+                return Cover::Other;
             }
         }
-        self.result = result;
+        Cover::No
+    }
+
+    /// The class pattern of `key`, hashed with its length; None when it
+    /// has a non-ASCII byte (never alike).
+    fn signature(&self, key: &[u8]) -> Option<u64> {
+        let mut h = 0xcbf2_9ce4_8422_2325u64 ^ key.len() as u64;
+        for &b in key {
+            if !b.is_ascii() {
+                return None;
+            }
+            h = (h ^ u64::from(self.classes[b as usize])).wrapping_mul(0x0100_0000_01b3);
+        }
+        Some(h ^ (h >> 29))
+    }
+
+    fn alike(&self, key: &[u8], hay: &[u8]) -> bool {
+        hay.len() >= key.len()
+            && key.iter().zip(hay).all(|(&a, &b)| {
+                a.is_ascii() && b.is_ascii() && self.classes[a as usize] == self.classes[b as usize]
+            })
+    }
+
+    /// Takes the leading bytes of `hay`, alike to the current entry's, as
+    /// its key (the next line is most likely the same as this one).
+    pub fn rekey(&mut self, hay: &[u8]) {
+        let e = &mut self.entries[self.cur];
+        let n = e.key.len();
+        e.key.clear();
+        e.key.extend_from_slice(&hay[..n]);
+    }
+
+    /// Records a real search of `hay`, decided by `dep`, that found
+    /// `result` with capture `slots`, as the current entry. A prefix key
+    /// gets an entry of its own, kept for later haystacks alike to it (no
+    /// other entry can be alike: [`Memo::find`] found none).
+    pub fn set(&mut self, hay: &[u8], dep: Dep, result: Option<DateMatch>, slots: &Slots) {
+        let (key, sig) = match dep {
+            Dep::Prefix(n) => {
+                let key = &hay[..n];
+                (key, self.signature(key))
+            }
+            Dep::Whole => (hay, None),
+        };
+        let keep = sig.is_some() && (self.lens.contains(&key.len()) || self.lens.len() < LENS);
+        // Entry 0 is never indexed: it takes a whole key, or one not kept.
+        let i = if !keep {
+            0
+        } else {
+            if self.entries.len() >= ENTRIES {
+                self.entries.truncate(1);
+                self.index.clear();
+                self.lens.clear();
+            }
+            self.entries.push(Entry::default());
+            self.entries.len() - 1
+        };
+        let e = &mut self.entries[i];
+        e.key.clear();
+        e.key.extend_from_slice(key);
+        e.whole = dep == Dep::Whole;
+        e.result = result;
+        e.slots.clone_from(slots);
+        e.sig = sig.unwrap_or(0);
+        self.cur = i;
+        if keep && let Some(sig) = sig {
+            if !self.lens.contains(&key.len()) {
+                self.lens.push(key.len());
+            }
+            let entries = &self.entries;
+            self.index.insert_unique(sig, i, |&j| entries[j].sig);
+        }
     }
 }
 
@@ -204,13 +332,13 @@ mod tests {
     fn memo_covers_prefix_or_whole() {
         let e = Extent::new(r"^ab[cd]").unwrap();
         let mut m = Memo::new(e.classes());
-        m.set(b"abcdef", Dep::Prefix(3), None);
+        m.set(b"abcdef", Dep::Prefix(3), None, &vec![]);
         assert_eq!(m.covers(b"abcxyz"), Cover::Same);
         assert_eq!(m.covers(b"abc"), Cover::Same);
         assert_eq!(m.covers(b"abd"), Cover::Alike, "c and d: one class");
         assert_eq!(m.covers(b"abe"), Cover::No);
         assert_eq!(m.covers(b"ab"), Cover::No);
-        m.set(b"abc", Dep::Whole, None);
+        m.set(b"abc", Dep::Whole, None, &vec![]);
         assert_eq!(m.covers(b"abc"), Cover::Same);
         assert_eq!(
             m.covers(b"abd"),
@@ -225,11 +353,11 @@ mod tests {
         // \b splits the classes at word bytes: 'x' and '-' are not alike.
         let e = Extent::new(r"^\d+\b").unwrap();
         let mut m = Memo::new(e.classes());
-        m.set(b"12x", Dep::Prefix(3), None);
+        m.set(b"12x", Dep::Prefix(3), None, &vec![]);
         assert_eq!(m.covers(b"34y"), Cover::Alike);
         assert_eq!(m.covers(b"34-"), Cover::No);
         let mut m = Memo::new(Box::new([0; 256]));
-        m.set(b"a", Dep::Prefix(1), None);
+        m.set(b"a", Dep::Prefix(1), None, &vec![]);
         assert_eq!(m.covers("\u{e9}".as_bytes()), Cover::No, "not ASCII");
     }
 }

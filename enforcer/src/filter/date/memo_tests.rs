@@ -319,14 +319,22 @@ fn dfa_caches_stay_small() {
 
 #[test]
 fn the_memo_rests_when_lines_never_start_alike() {
-    // (the day goes from " 1" to "12" and back: a space where a digit was
-    // is not alike)
+    // 144 stamps of as many class patterns (months, a space or a digit
+    // class where the day starts, hours' first digits), in turn: each
+    // comes back after more others than the memo keeps.
+    const DAYS: [&str; 4] = [" 1", "12", "23", "31"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    assert!(MONTHS.len() * DAYS.len() * 3 > super::memo::ENTRIES);
     let v: Vec<String> = (0..600)
         .map(|k| {
+            let p = k % 144;
             format!(
-                "Mar {} {:02}:{:02}:{:02} h x",
-                if k % 2 == 0 { " 1" } else { "12" },
-                k / 3600,
+                "{} {} {:02}:{:02}:{:02} h x",
+                MONTHS[p % 12],
+                DAYS[p / 12 % 4],
+                p / 48 * 11,
                 k / 60 % 60,
                 k % 60
             )
@@ -348,5 +356,40 @@ fn the_memo_rests_when_lines_never_start_alike() {
         s.memo
             .as_ref()
             .is_some_and(|m| m.covers(v[0].as_bytes()) == Cover::Same)
+    );
+}
+
+#[test]
+fn stamps_of_other_patterns_in_turn_are_served_too() {
+    // Two days in turn (a space where a digit was: never alike to the
+    // line before), over and over the same 20 seconds: each of the (at
+    // most 40) patterns keeps its own entry.
+    let v: Vec<String> = (0..1200)
+        .map(|k| {
+            format!(
+                "Mar {} 10:00:{:02} h x",
+                if k % 2 == 0 { " 1" } else { "12" },
+                k / 2 % 20
+            )
+        })
+        .collect();
+    same(Some("{^LN-BEG}"), None, &v, |_| 1_772_400_000.0);
+    let mut d = DateDetector::from_datepattern("{^LN-BEG}").unwrap();
+    let mut other = 0;
+    for l in &v {
+        if let Some(m) = d.slots.get_mut(d.last_idx).and_then(|s| s.memo.as_mut())
+            && m.find(l.as_bytes()) == Cover::Other
+        {
+            other += 1;
+        }
+        d.match_time(l).unwrap();
+    }
+    let s = &d.slots[d.last_idx];
+    assert!(other > v.len() / 2, "{other} lines served by another entry");
+    assert!(
+        s.memo_hits > s.memo_tries / 10 * 9,
+        "{} of {}",
+        s.memo_hits,
+        s.memo_tries
     );
 }

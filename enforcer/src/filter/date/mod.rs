@@ -117,7 +117,7 @@ struct Slot {
     distance: usize,
     /// This template's capture buffers (locations belong to one regex).
     caps: Caps,
-    /// Its last search from the line start, while `caps` hold its slots.
+    /// Its searches from the line start; `caps` hold the current one's slots.
     memo: Option<Memo>,
     dfa_cache: Option<regex_automata::hybrid::dfa::Cache>,
     /// Searches the memo could have answered, and did (see [`Slot::remember`]).
@@ -171,7 +171,7 @@ impl Slot {
             Some((dep, ex)) => self
                 .memo
                 .get_or_insert_with(|| Memo::new(ex.classes()))
-                .set(hay, dep, m),
+                .set(hay, dep, m, &self.caps.slots),
             None => self.memo = None,
         }
     }
@@ -366,16 +366,19 @@ impl DateDetector {
         }
         if memo
             && let Some(mm) = &mut s.memo
-            && let cover = mm.covers(hay)
+            && let cover = mm.find(hay)
             && cover != Cover::No
         {
-            if cover == Cover::Alike {
+            if cover != Cover::Same {
                 // same spans over other bytes: their fields are parsed anew
                 mm.rekey(hay);
                 s.parsed = None;
             }
+            if cover == Cover::Other {
+                s.caps.slots.clone_from(mm.slots());
+            }
             s.memo_hits = s.memo_hits.saturating_add(1);
-            let m = mm.result;
+            let m = mm.result();
             if m.is_some() {
                 s.tpl_hits += 1;
             }
