@@ -21,7 +21,10 @@
 //! backtrack limit) run. A pattern outside these shapes is not rewritten
 //! (None) and stays on fancy-regex.
 use fancy_regex::{Assertion, Expr, LookAround};
+use regex_syntax::hir::{Hir, HirKind};
 use ser::{DUP, Ser};
+
+use super::pattern::Unicode;
 
 /// The parsed pattern, with group numbers fixed before any rewriting.
 #[derive(Debug, Clone)]
@@ -443,10 +446,29 @@ fn build(p: &str) -> Option<regex::Regex> {
         .ok()
 }
 
+/// Each capture group's name, by index, into `out` (sized for them all).
+fn capture_names(h: &Hir, out: &mut [Option<String>]) {
+    match h.kind() {
+        HirKind::Capture(c) => {
+            if let Some(slot) = out.get_mut(c.index as usize) {
+                *slot = c.name.as_deref().map(str::to_string);
+            }
+            capture_names(&c.sub, out);
+        }
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            v.iter().for_each(|x| capture_names(x, out));
+        }
+        HirKind::Repetition(r) => capture_names(&r.sub, out),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
+}
+
 /// A fancy pattern rewritten for the regex crate (see the module doc).
 #[derive(Debug)]
 pub struct Linear {
-    pub re: regex::Regex,
+    /// `R'`; its Unicode build is made when first needed (an ASCII text
+    /// runs on the ASCII build beside it, see [`super::pattern`]).
+    pub re: Unicode,
     pub checks: Vec<Check>,
     /// Group index in the original (fancy-regex) numbering -> index in `re`.
     pub fmap: Vec<usize>,
@@ -476,8 +498,15 @@ impl Linear {
         };
         let mut src = String::new();
         ser.write(&n, &mut src);
-        let re = build(&src)?;
-        let index = |name: &str| re.capture_names().position(|x| x == Some(name));
+        // The groups as the regex crate numbers them (its parser), without
+        // compiling `R'` yet.
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(&src)
+            .ok()?;
+        let mut groups = vec![None; hir.properties().explicit_captures_len() + 1];
+        capture_names(&hir, &mut groups);
+        let index = |name: &str| groups.iter().position(|x| x.as_deref() == Some(name));
         let mut checks = Vec::new();
         for (k, (kind, body)) in looks.into_iter().enumerate() {
             let mut b = String::new();
@@ -494,10 +523,10 @@ impl Linear {
             // a group can vanish (its branch was impossible): map it nowhere
             *slot = index(&name).unwrap_or(usize::MAX);
         }
-        let names = re
-            .capture_names()
+        let names = groups
+            .iter()
             .map(|n| {
-                let n = n?;
+                let n = n.as_deref()?;
                 if n.starts_with("__u") || n.starts_with("__m") {
                     return None;
                 }
@@ -505,7 +534,7 @@ impl Linear {
             })
             .collect();
         Some(Linear {
-            re,
+            re: Unicode::pending(&src),
             checks,
             fmap,
             names,

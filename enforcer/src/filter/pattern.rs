@@ -16,7 +16,40 @@ pub enum Engine {
     Fancy(Box<fancy_regex::Regex>),
     /// A fancy pattern rewritten for the regex crate with post-checks;
     /// fancy-regex runs only when a check fails (see [`super::linear`]).
-    Linear(Box<Linear>, Box<fancy_regex::Regex>),
+    Linear(Box<Linear>, Box<Fallback>),
+}
+
+/// The exact engine behind a [`Linear`] rewrite, compiled when a check
+/// first fails (most logs never need it; it was a sixth of a filter's
+/// start-up). [`Linear::new`] has parsed the pattern with fancy-regex's
+/// parser already.
+#[derive(Debug)]
+pub struct Fallback {
+    src: String,
+    re: std::sync::OnceLock<Option<fancy_regex::Regex>>,
+}
+
+impl Fallback {
+    fn new(src: &str) -> Fallback {
+        Fallback {
+            src: src.to_string(),
+            re: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The compiled regex (None: it does not build though it parsed, as
+    /// over a size limit: logged once, the checks' verdict then stands).
+    fn get(&self) -> Option<&fancy_regex::Regex> {
+        self.re
+            .get_or_init(|| {
+                fancy(&self.src)
+                    .map_err(|e| {
+                        log::error!("pattern {:?}: fancy-regex build failed: {e}", self.src)
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
 }
 
 /// A compiled pattern with its group names and a reusable capture buffer.
@@ -125,24 +158,40 @@ impl Pattern {
     /// and second copies of a group under the same name).
     pub fn new_linear(py: &str) -> Result<Pattern, PatternError> {
         let t = translate(py);
-        let mut p = Self::from_translated(py, &t)?;
-        if let Engine::Fancy(_) = &p.engine
+        if t.fancy
             && let Some(lin) = Linear::new(&t.pattern)
         {
-            let Engine::Fancy(f) =
-                std::mem::replace(&mut p.engine, Engine::Fast(Unicode::ready(lin.re.clone())))
-            else {
-                unreachable!()
-            };
-            p.names = lin.names.clone();
-            p.ascii = ascii_build(lin.re.as_str());
-            p.plan = match (&p.ascii, &p.tail) {
-                (Some(_), None) => Plan::new(lin.re.as_str(), p.names.len()),
-                _ => None,
-            };
-            p.engine = Engine::Linear(Box::new(lin), f);
+            let ascii = ascii_build(lin.re.as_str());
+            // Without an ASCII build, every text runs on the Unicode one:
+            // it must build now.
+            if ascii.is_some() || lin.re.get().is_some() {
+                let names = lin.names.clone();
+                let plan = match &ascii {
+                    Some(_) => Plan::new(lin.re.as_str(), names.len()),
+                    None => None,
+                };
+                return Ok(Pattern {
+                    engine: Engine::Linear(Box::new(lin), Box::new(Fallback::new(&t.pattern))),
+                    names,
+                    source: py.to_string(),
+                    ascii,
+                    tail: None,
+                    plan,
+                    id: next_id(),
+                });
+            }
         }
-        Ok(p)
+        Self::from_translated(py, &t)
+    }
+
+    /// For a rewritten pattern: whether its Unicode build and its exact
+    /// engine are compiled yet (for tests).
+    #[cfg(test)]
+    pub(crate) fn linear_built(&self) -> Option<(bool, bool)> {
+        match &self.engine {
+            Engine::Linear(l, f) => Some((l.re.is_built(), f.re.get().is_some())),
+            _ => None,
+        }
     }
 
     /// The plan and the ASCII build it stands in for (for tests).
@@ -186,9 +235,7 @@ impl Pattern {
             slots: vec![None; self.names.len()],
             locs: match &self.engine {
                 // made when the Unicode build is first needed
-                Engine::Fast(_) => None,
-                Engine::Linear(l, _) => Some(l.re.capture_locations()),
-                Engine::Fancy(_) => None,
+                Engine::Fast(_) | Engine::Fancy(_) | Engine::Linear(..) => None,
             },
             alocs: self.ascii.as_ref().map(|a| a.capture_locations()),
             tlocs: self.tail.as_ref().map(Tail::locs),
@@ -275,8 +322,11 @@ impl Pattern {
                 _ => false,
             },
             Engine::Linear(l, f) => {
-                let locs = caps.locs.as_mut().expect("linear engine locations");
-                if l.re.captures_read_at(locs, hay, start).is_none() {
+                let Some(r) = l.re.get() else {
+                    return fallback(l, f, hay, start, &mut caps.slots);
+                };
+                let locs = caps.locs.get_or_insert_with(|| r.capture_locations());
+                if r.captures_read_at(locs, hay, start).is_none() {
                     return false;
                 }
                 if l.passes(hay, |i| locs.get(i)) {
@@ -298,7 +348,9 @@ impl Pattern {
         match &self.engine {
             Engine::Fast(r) => r.get().is_some_and(|r| r.is_match(hay)),
             Engine::Fancy(r) => r.is_match(hay).unwrap_or(false),
-            Engine::Linear(l, _) => l.re.is_match(hay) && self.captures(hay, &mut self.caps()),
+            Engine::Linear(l, _) => {
+                l.re.get().is_none_or(|r| r.is_match(hay)) && self.captures(hay, &mut self.caps())
+            }
         }
     }
 }
@@ -307,11 +359,14 @@ impl Pattern {
 /// groups mapped onto the rewritten pattern's.
 fn fallback(
     l: &Linear,
-    f: &fancy_regex::Regex,
+    f: &Fallback,
     hay: &str,
     start: usize,
     slots: &mut [Option<(usize, usize)>],
 ) -> bool {
+    let Some(f) = f.get() else {
+        return false;
+    };
     let Ok(Some(c)) = f.captures_from_pos(hay, start) else {
         return false;
     };
@@ -332,7 +387,7 @@ pub struct Unicode {
 }
 
 impl Unicode {
-    fn ready(r: regex::Regex) -> Unicode {
+    pub(super) fn ready(r: regex::Regex) -> Unicode {
         let src = r.as_str().to_string();
         Unicode {
             src,
@@ -340,11 +395,16 @@ impl Unicode {
         }
     }
 
-    fn pending(src: &str) -> Unicode {
+    pub(super) fn pending(src: &str) -> Unicode {
         Unicode {
             src: src.to_string(),
             re: std::sync::OnceLock::new(),
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_built(&self) -> bool {
+        self.re.get().is_some()
     }
 
     /// The pattern in regex-crate syntax.

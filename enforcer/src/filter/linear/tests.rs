@@ -96,3 +96,29 @@ fn interleaved_alternatives_are_refused_or_exact() {
         &["ax", "ay", "aby", "abx", "x", "y"],
     );
 }
+
+#[test]
+fn engines_behind_a_rewrite_compile_when_needed() {
+    let py = r"^(?P<nofail>Connection closed|Disconnected)(?: by)?(?: user (?P<user>\S+|.*?))? (?P<ip>\d+\.\d+\.\d+\.\d+)(?: port \d+)?(?:: (?!Too many authentication failures)[^\[]+)?(?: \[preauth\])?\s*$";
+    let lin = Pattern::new_linear(py).unwrap();
+    let fancy = Pattern::new(py).unwrap();
+    assert_eq!(lin.linear_built(), Some((false, false)), "nothing at load");
+    // An ASCII line that passes the checks needs neither.
+    let l = "Connection closed by 1.2.3.4 port 22 [preauth]";
+    assert_eq!(groups(&lin, l), groups(&fancy, l));
+    assert_eq!(lin.linear_built(), Some((false, false)));
+    // A failed check needs the exact engine.
+    let l = "Connection closed by 1.2.3.4 port 22: Too many authentication failures [preauth]";
+    assert_eq!(groups(&lin, l), groups(&fancy, l));
+    assert_eq!(lin.linear_built(), Some((false, true)));
+    // A non-ASCII line runs on the Unicode build.
+    let lin = Pattern::new_linear(py).unwrap();
+    for l in [
+        "Disconnected from user j\u{f6}rg 1.2.3.4 port 4",
+        "Connection closed by user \u{e9} 1.2.3.4 port 2: Too many authentication failures",
+        "Connection closed by user \u{e9} 1.2.3.4 port 2: bye \u{e9}",
+    ] {
+        assert_eq!(groups(&lin, l), groups(&fancy, l), "{l:?}");
+    }
+    assert_eq!(lin.linear_built(), Some((true, true)));
+}
