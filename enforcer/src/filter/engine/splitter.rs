@@ -50,6 +50,21 @@ impl Spans {
         *into = Some(s);
     }
 
+    /// [`Spans::set`] over `text`, whose buffer it takes: `text` gets the
+    /// last match's text buffer in exchange (a scratch its caller fills
+    /// anew for each line).
+    pub(super) fn set_taking(
+        into: &mut Option<Spans>,
+        spare: &mut Spans,
+        rx: &Rx,
+        text: &mut String,
+    ) {
+        let mut s = into.take().unwrap_or_else(|| std::mem::take(spare));
+        rx.spans(&mut s.slots);
+        std::mem::swap(&mut s.text, text);
+        *into = Some(s);
+    }
+
     /// Sets `slot` aside into `spare` (keeping its buffers).
     pub(super) fn clear(slot: &mut Option<Spans>, spare: &mut Spans) {
         if let Some(s) = slot.take() {
@@ -179,15 +194,22 @@ impl Splitter {
                         .is_none_or(|pf| pf.candidates(scratch.as_bytes(), &mut out.cand))
                         && p.search(&scratch);
                     if ok {
-                        Spans::set(&mut out.pref, &mut self.spare, p, &scratch);
+                        Spans::set_taking(&mut out.pref, &mut self.spare, p, &mut scratch);
                     }
-                    let content = out.pref.as_ref().and_then(|sp| {
-                        let (s, e) = sp.slots.get(self.content?).copied().flatten()?;
-                        (s < e).then(|| &scratch[s as usize..e as usize])
-                    });
-                    let hay = content.unwrap_or(&scratch).as_bytes();
-                    ok && self
-                        .which
+                    // (not ok: no match was set)
+                    let Some(sp) = out.pref.as_ref() else {
+                        out.may = false;
+                        self.scratch = scratch;
+                        return;
+                    };
+                    let text = sp.text.as_str();
+                    let content = self
+                        .content
+                        .and_then(|c| sp.slots.get(c).copied().flatten())
+                        .filter(|&(s, e)| s < e)
+                        .map(|(s, e)| &text[s as usize..e as usize]);
+                    let hay = content.unwrap_or(text).as_bytes();
+                    self.which
                         .as_mut()
                         .and_then(|w| w.candidates(hay, &mut out.cand))
                         .unwrap_or_else(|| self.prefilter.candidates(hay, &mut out.cand))
