@@ -444,7 +444,7 @@ fn prepare(
     it.lineno = lineno;
     let t0 = args.verbose.then(Instant::now);
     if args.journal {
-        splitter.split_entry(l, now, &mut it.prep);
+        splitter.split_entry_at(l, now, wall, &mut it.prep);
     } else {
         splitter.split_line_at(l, wall, &mut it.prep);
     }

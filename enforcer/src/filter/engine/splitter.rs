@@ -246,6 +246,12 @@ impl Splitter {
 
     /// Prepares a journal entry whose time is known (no date detection).
     pub fn split_entry(&mut self, line: &[u8], time: f64, out: &mut Prepared) {
+        self.split_entry_at(line, time, wall_now(), out);
+    }
+
+    /// [`Splitter::split_entry`] at `wall`, the wall clock when the entry
+    /// was read (as [`Splitter::split_line_at`]).
+    pub fn split_entry_at(&mut self, line: &[u8], time: f64, wall: f64, out: &mut Prepared) {
         let line = self.cut(strip_eol(line));
         out.may = self.maxlines > 1
             || may_match(
@@ -260,7 +266,7 @@ impl Splitter {
         }
         self.last_date = Some(time);
         out.date = time;
-        out.wall = wall_now();
+        out.wall = wall;
         out.tl.pre.clear();
         out.tl.date.clear();
         out.tl.post.clear();
