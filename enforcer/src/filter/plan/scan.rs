@@ -62,19 +62,28 @@ pub(crate) fn scan_anchored(
     // Matches are reported one byte late: a match state entered on
     // `hay[i]` ends a match at `i`.
     let mut end = None;
-    for (i, &b) in hay[at..].iter().enumerate() {
-        // The common step: a known transition out of a plain state into
-        // a plain state (one check for both: unknown ids are tagged too).
-        let mut next = match sid.is_tagged() {
-            false => dfa.next_state_untagged(cache, sid, b),
-            true => dfa.next_state(cache, sid, b).map_err(|_| ())?,
-        };
-        if next.is_tagged() {
-            if next.is_unknown() {
-                next = dfa.next_state(cache, sid, b).map_err(|_| ())?;
+    let mut i = at;
+    loop {
+        // The common steps: known transitions between plain states, in a
+        // loop that only reads the cache (so its table stays in registers).
+        if !sid.is_tagged() {
+            let plain: &Cache = cache;
+            while let Some(&b) = hay.get(i) {
+                let next = dfa.next_state_untagged(plain, sid, b);
+                if next.is_tagged() {
+                    break;
+                }
+                sid = next;
+                i += 1;
             }
+        }
+        let Some(&b) = hay.get(i) else { break };
+        // Out of a tagged state, or into one (a match, the dead state, a
+        // transition not computed yet).
+        let next = dfa.next_state(cache, sid, b).map_err(|_| ())?;
+        if next.is_tagged() {
             if next.is_match() {
-                end = Some(at + i);
+                end = Some(i);
             } else if next.is_dead() {
                 return Ok(end);
             } else if next.is_quit() {
@@ -82,6 +91,7 @@ pub(crate) fn scan_anchored(
             }
         }
         sid = next;
+        i += 1;
     }
     sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
     if sid.is_match() {
