@@ -199,8 +199,10 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         ..FilterOptions::default()
     };
     let warming = crate::filter::date::warm_defaults(loaded.parts.datepattern.as_deref());
+    // (the error's own text has its cause: as context, `{:#}` would print
+    // the cause twice)
     let filter = Filter::from_parts(&loaded.parts, &opts)
-        .with_context(|| format!("filter {}", args.filter))?;
+        .map_err(|e| anyhow::anyhow!("filter {}: {e}", args.filter))?;
     if let Some(w) = warming {
         let _ = w.join();
     }
