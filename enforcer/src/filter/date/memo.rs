@@ -207,11 +207,11 @@ impl Memo {
         if hay.starts_with(key) {
             return Cover::Same;
         }
-        let alike = hay.len() >= key.len()
-            && key.iter().zip(hay).all(|(&a, &b)| {
-                a.is_ascii() && b.is_ascii() && self.classes[a as usize] == self.classes[b as usize]
-            });
-        if alike { Cover::Alike } else { Cover::No }
+        if self.alike(key, hay) {
+            Cover::Alike
+        } else {
+            Cover::No
+        }
     }
 
     /// [`Memo::covers`], then the other entries: one that `hay` starts
@@ -251,6 +251,7 @@ impl Memo {
         Some(h ^ (h >> 29))
     }
 
+    /// Whether `hay` starts with bytes alike to `key` (module doc).
     fn alike(&self, key: &[u8], hay: &[u8]) -> bool {
         hay.len() >= key.len()
             && key.iter().zip(hay).all(|(&a, &b)| {
