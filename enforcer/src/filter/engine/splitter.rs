@@ -41,13 +41,19 @@ pub struct Spans {
 }
 
 impl Spans {
-    /// The last match of `rx` over `text`, into `into` (its buffers reused).
-    pub(super) fn set(into: &mut Option<Spans>, spare: &mut Spans, rx: &Rx, text: &str) {
+    /// `into` (or, when empty, `spare`'s buffers) with the spans of
+    /// `rx`'s last match; its text is the caller's to set.
+    fn spans_of<'a>(into: &'a mut Option<Spans>, spare: &mut Spans, rx: &Rx) -> &'a mut Spans {
         let mut s = into.take().unwrap_or_else(|| std::mem::take(spare));
         rx.spans(&mut s.slots);
+        into.insert(s)
+    }
+
+    /// The last match of `rx` over `text`, into `into` (its buffers reused).
+    pub(super) fn set(into: &mut Option<Spans>, spare: &mut Spans, rx: &Rx, text: &str) {
+        let s = Self::spans_of(into, spare, rx);
         s.text.clear();
         s.text.push_str(text);
-        *into = Some(s);
     }
 
     /// [`Spans::set`] over `text`, whose buffer it takes: `text` gets the
@@ -59,10 +65,7 @@ impl Spans {
         rx: &Rx,
         text: &mut String,
     ) {
-        let mut s = into.take().unwrap_or_else(|| std::mem::take(spare));
-        rx.spans(&mut s.slots);
-        std::mem::swap(&mut s.text, text);
-        *into = Some(s);
+        std::mem::swap(&mut Self::spans_of(into, spare, rx).text, text);
     }
 
     /// Sets `slot` aside into `spare` (keeping its buffers).
