@@ -1,5 +1,6 @@
 //! Owns the last step of a match: its failure ids (F-ID, ip4, ip6, dns,
 //! resolved when `usedns = yes`) and the [`Failure`] the jail receives.
+use std::fmt::Write;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -238,7 +239,6 @@ fn canonical_into(text: &str, a: IpAddr, out: &mut (String, Option<IpAddr>)) {
     match a {
         IpAddr::V6(v6) => v6_text_into(v6, &mut out.0),
         IpAddr::V4(_) => {
-            use std::fmt::Write;
             let _ = write!(out.0, "{a}");
         }
     }
@@ -250,7 +250,6 @@ fn canonical_into(text: &str, a: IpAddr, out: &mut (String, Option<IpAddr>)) {
 /// the formatting machinery, onto `out`.
 fn v6_text_into(a: Ipv6Addr, out: &mut String) {
     if a.to_ipv4_mapped().is_some() {
-        use std::fmt::Write;
         let _ = write!(out, "{a}");
         return;
     }
@@ -493,7 +492,7 @@ mod tests {
             let a = Ipv6Addr::from(seg);
             assert_eq!(v6_text(a), a.to_string(), "{seg:x?}");
             // and read back by the groups parser, however it is written
-            for text in [a.to_string(), format!("{:X}", u128::from(a))] {
+            for text in [a.to_string(), a.to_string().to_uppercase()] {
                 let parsed = hex_groups(text.as_bytes()).map(Ipv6Addr::from);
                 let std: Option<Ipv6Addr> = text.parse().ok();
                 assert!(parsed.is_none() || parsed == std, "{text}");
