@@ -21,10 +21,9 @@
 //! backtrack limit) run. A pattern outside these shapes is not rewritten
 //! (None) and stays on fancy-regex.
 use fancy_regex::{Assertion, Expr, LookAround};
-use regex_syntax::hir::{Hir, HirKind};
 use ser::{DUP, Ser};
 
-use super::pattern::Unicode;
+use super::pattern::{Unicode, for_each_capture};
 
 /// The parsed pattern, with group numbers fixed before any rewriting.
 #[derive(Debug, Clone)]
@@ -446,23 +445,6 @@ fn build(p: &str) -> Option<regex::Regex> {
         .ok()
 }
 
-/// Each capture group's name, by index, into `out` (sized for them all).
-fn capture_names(h: &Hir, out: &mut [Option<String>]) {
-    match h.kind() {
-        HirKind::Capture(c) => {
-            if let Some(slot) = out.get_mut(c.index as usize) {
-                *slot = c.name.as_deref().map(str::to_string);
-            }
-            capture_names(&c.sub, out);
-        }
-        HirKind::Concat(v) | HirKind::Alternation(v) => {
-            v.iter().for_each(|x| capture_names(x, out));
-        }
-        HirKind::Repetition(r) => capture_names(&r.sub, out),
-        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
-    }
-}
-
 /// A fancy pattern rewritten for the regex crate (see the module doc).
 #[derive(Debug)]
 pub struct Linear {
@@ -505,7 +487,11 @@ impl Linear {
             .parse(&src)
             .ok()?;
         let mut groups = vec![None; hir.properties().explicit_captures_len() + 1];
-        capture_names(&hir, &mut groups);
+        for_each_capture(&hir, &mut |c| {
+            if let Some(slot) = groups.get_mut(c.index as usize) {
+                *slot = c.name.as_deref().map(str::to_string);
+            }
+        });
         let index = |name: &str| groups.iter().position(|x| x.as_deref() == Some(name));
         let mut checks = Vec::new();
         for (k, (kind, body)) in looks.into_iter().enumerate() {

@@ -387,7 +387,7 @@ pub struct Unicode {
 }
 
 impl Unicode {
-    pub(super) fn ready(r: regex::Regex) -> Unicode {
+    fn ready(r: regex::Regex) -> Unicode {
         let src = r.as_str().to_string();
         Unicode {
             src,
@@ -442,6 +442,26 @@ pub fn ascii_syntax() -> regex_automata::util::syntax::Config {
     regex_automata::util::syntax::Config::new()
         .unicode(false)
         .utf8(false)
+}
+
+/// Calls `f` on every capture group in `h`, outermost first, in the
+/// pattern's order.
+pub fn for_each_capture(
+    h: &regex_syntax::hir::Hir,
+    f: &mut impl FnMut(&regex_syntax::hir::Capture),
+) {
+    use regex_syntax::hir::HirKind;
+    match h.kind() {
+        HirKind::Capture(c) => {
+            f(c);
+            for_each_capture(&c.sub, f);
+        }
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            v.iter().for_each(|x| for_each_capture(x, f))
+        }
+        HirKind::Repetition(r) => for_each_capture(&r.sub, f),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
 }
 
 /// Whether every match of `h` starts at the text's start (`^`, not

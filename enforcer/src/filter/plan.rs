@@ -31,7 +31,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::pattern::{ascii_syntax, starts_at_text_start};
+use super::pattern::{ascii_syntax, for_each_capture, starts_at_text_start};
 use scan::First;
 pub(crate) use scan::scan_anchored;
 
@@ -213,7 +213,7 @@ impl Plan {
 
     fn branch(&mut self, hir: &Hir) -> Option<Branch> {
         let mut groups = Vec::new();
-        capture_indices(hir, &mut groups);
+        for_each_capture(hir, &mut |c| groups.push(c.index as usize));
         let node = self.node(hir)?;
         let probe = match node.exact() {
             true => None,
@@ -491,21 +491,6 @@ impl Node {
             Node::Opt(b) => b.node.exact(),
             Node::Seq(_) => false,
         }
-    }
-}
-
-/// Capture indices in `h`.
-fn capture_indices(h: &Hir, out: &mut Vec<usize>) {
-    match h.kind() {
-        HirKind::Capture(c) => {
-            out.push(c.index as usize);
-            capture_indices(&c.sub, out);
-        }
-        HirKind::Concat(v) | HirKind::Alternation(v) => {
-            v.iter().for_each(|x| capture_indices(x, out));
-        }
-        HirKind::Repetition(r) => capture_indices(&r.sub, out),
-        _ => {}
     }
 }
 
