@@ -32,8 +32,7 @@ use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use super::pattern::{ascii_syntax, for_each_capture, starts_at_text_start};
-use scan::First;
-pub(crate) use scan::scan_anchored;
+pub(crate) use scan::{First, scan_anchored, scan_from};
 
 /// Cap of each DFA's cache: beyond it the DFA gives up (and the capture
 /// engine decides).
@@ -330,7 +329,7 @@ impl Plan {
     /// Where the first path of `dfas[d]` from `at` ends.
     fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {
         if let Some(f) = &self.firsts[d]
-            && hay.get(at).is_none_or(|&b| !f.can[b as usize])
+            && !f.can_start(hay, at)
         {
             // only the empty match is left
             return f.empty.then_some(at);

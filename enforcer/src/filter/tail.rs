@@ -21,7 +21,7 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::syntax;
 
 use super::pattern::ascii_syntax;
-use super::plan::scan_anchored;
+use super::plan::{First, scan_from};
 use super::translate::ascii_build;
 
 /// Cap of a [`Split`] DFA's cache: beyond it the DFA gives up and the
@@ -33,6 +33,9 @@ const SPLIT_CACHE: usize = 1 << 18;
 struct Split {
     x: DFA,
     y: DFA,
+    /// What X's and Y's matches start with (Y is mostly empty: a line
+    /// that cannot start it needs no scan).
+    firsts: (Option<First>, Option<First>),
     /// Group index of `g`.
     group: usize,
 }
@@ -60,18 +63,17 @@ impl Split {
                 .ok()
         };
         // X and Y must hold no group, the head only `g` (with group 0).
-        let groups = |p: &str| {
-            syntax::parse_with(p, &ascii_syntax())
-                .map(|h| h.properties().explicit_captures_len())
-                .ok()
-        };
-        if head_groups != 2 || groups(x)? != 0 || groups(y)? != 0 {
+        let parse = |p: &str| syntax::parse_with(p, &ascii_syntax()).ok();
+        let (xh, yh) = (parse(x)?, parse(y)?);
+        let groups = |h: &regex_syntax::hir::Hir| h.properties().explicit_captures_len();
+        if head_groups != 2 || groups(&xh) != 0 || groups(&yh) != 0 {
             return None;
         }
         let (xd, yd) = (build(x)?, build(y)?);
         Some(Split {
             x: xd,
             y: yd,
+            firsts: (First::of(&xh), First::of(&yh)),
             group: 1,
         })
     }
@@ -83,11 +85,12 @@ impl Split {
     /// The end of X's then Y's first match (None: a DFA gave up, or no match
     /// where the whole pattern might still find one).
     fn ends(&self, hay: &[u8], c: &mut (Cache, Cache)) -> Option<Option<(usize, usize)>> {
-        let Some(e1) = scan_anchored(&self.x, &mut c.0, hay, 0).ok()? else {
+        let (fx, fy) = (self.firsts.0.as_ref(), self.firsts.1.as_ref());
+        let Some(e1) = scan_from(&self.x, &mut c.0, fx, hay, 0).ok()? else {
             // no X at the start: no whole match either
             return Some(None);
         };
-        let e2 = scan_anchored(&self.y, &mut c.1, hay, e1).ok()??;
+        let e2 = scan_from(&self.y, &mut c.1, fy, hay, e1).ok()??;
         Some(Some((e1, e2)))
     }
 }

@@ -9,9 +9,9 @@ use regex_syntax::hir::Hir;
 /// What a part's match can start with, for a part without look-around
 /// (whose DFA then starts alike wherever it is).
 #[derive(Debug)]
-pub(super) struct First {
+pub(crate) struct First {
     /// `can[b]`: a non-empty match may start with `b`.
-    pub(super) can: Box<[bool; 256]>,
+    can: Box<[bool; 256]>,
     /// The part matches the empty text.
     pub(super) empty: bool,
 }
@@ -19,7 +19,7 @@ pub(super) struct First {
 impl First {
     /// From the part's literal prefixes cut to one byte (None: no finite
     /// set, or a look-around that makes the start depend on the place).
-    pub(super) fn of(hir: &Hir) -> Option<First> {
+    pub(crate) fn of(hir: &Hir) -> Option<First> {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
         if !hir.properties().look_set().is_empty() {
             return None;
@@ -40,6 +40,29 @@ impl First {
         }
         Some(First { can, empty })
     }
+
+    /// Whether a non-empty match may start at `at`.
+    #[inline]
+    pub(super) fn can_start(&self, hay: &[u8], at: usize) -> bool {
+        hay.get(at).is_some_and(|&b| self.can[b as usize])
+    }
+}
+
+/// [`scan_anchored`] where `first` (the part's [`First`], if any) says
+/// a match may start at `at`; else only the empty match is left.
+pub(crate) fn scan_from(
+    dfa: &DFA,
+    cache: &mut Cache,
+    first: Option<&First>,
+    hay: &[u8],
+    at: usize,
+) -> Result<Option<usize>, ()> {
+    if let Some(f) = first
+        && !f.can_start(hay, at)
+    {
+        return Ok(f.empty.then_some(at));
+    }
+    scan_anchored(dfa, cache, hay, at)
 }
 
 /// Where the first path of an anchored leftmost-first search of `dfa`
