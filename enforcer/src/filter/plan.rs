@@ -6,9 +6,10 @@
 //! A plan walks the pattern's top-level structure: a concatenation is run
 //! part by part; a part without groups is compared (a literal, `^`, `$`)
 //! or scanned by its anchored DFA; a group spans what its inner part
-//! took; an alternation takes the first branch that matches, a greedy `X?`
-//! takes X when X matches; a lazy `(?P<g>C*?)` (C one byte class) ends
-//! where the rest of its concatenation first matches, a greedy
+//! took; an alternation takes the first branch that matches (a branch
+//! that needs a literal the rest of the text lacks is passed over unrun),
+//! a greedy `X?` takes X when X matches; a lazy `(?P<g>C*?)` (C one byte
+//! class) ends where the rest of its concatenation first matches, a greedy
 //! `(?P<g>C*)` at the last place (from the farthest C reaches down) where
 //! the rest matches. An anchored pattern's plan needs no search for its
 //! match first ([`Plan::captures_anchored`]).
@@ -95,6 +96,10 @@ struct Branch {
     /// Its DFA: whether it matches here at all (None: its plan fails only
     /// where it does not match, see [`Node::exact`]).
     probe: Option<usize>,
+    /// A literal every match of it holds and some later branch's need not
+    /// (a distributed `(?(g): |…)` leaves `: ` in one branch only): where
+    /// the rest of the text lacks it, the branch cannot match there.
+    needs: Option<Needle>,
     node: Node,
     /// The groups inside (cleared when its plan does not get through).
     groups: Vec<usize>,
@@ -189,6 +194,13 @@ impl Plan {
                 for b in branches {
                     alts.push(self.branch(b)?);
                 }
+                let lits: Vec<Vec<Vec<u8>>> = branches.iter().map(required).collect();
+                for (i, alt) in alts.iter_mut().enumerate() {
+                    // (an exact branch fails as soon as it cannot match)
+                    if alt.probe.is_some() {
+                        alt.needs = telling(&lits, i);
+                    }
+                }
                 Some(Node::Alt(alts))
             }
             HirKind::Repetition(r) if r.min == 0 && r.max == Some(1) && r.greedy => {
@@ -220,6 +232,7 @@ impl Plan {
         };
         Some(Branch {
             probe,
+            needs: None,
             node,
             groups,
         })
@@ -466,6 +479,14 @@ impl Plan {
         caches: &mut PlanCaches,
         slots: &mut [Option<(usize, usize)>],
     ) -> Option<Option<usize>> {
+        if let Some(n) = &b.needs
+            && n.lacked_by(&hay[at..])
+        {
+            for &g in &b.groups {
+                *slots.get_mut(g)? = None;
+            }
+            return Some(None);
+        }
         if let Some(e) = self.run(&b.node, hay, at, caches, slots) {
             return Some(Some(e));
         }
@@ -489,6 +510,58 @@ impl Node {
             Node::Alt(bs) => bs.iter().all(|b| b.node.exact()),
             Node::Opt(b) => b.node.exact(),
             Node::Seq(_) => false,
+        }
+    }
+}
+
+/// Literals every match of `h` holds (its own, its groups', its
+/// concatenation's parts', a repetition's at least once).
+fn required(h: &Hir) -> Vec<Vec<u8>> {
+    fn walk(h: &Hir, out: &mut Vec<Vec<u8>>) {
+        match h.kind() {
+            HirKind::Literal(l) => out.push(l.0.to_vec()),
+            HirKind::Capture(c) => walk(&c.sub, out),
+            HirKind::Concat(items) => items.iter().for_each(|i| walk(i, out)),
+            HirKind::Repetition(r) if r.min >= 1 => walk(&r.sub, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(h, &mut out);
+    out
+}
+
+/// For branch `i` of an alternation whose branches need the literals
+/// `lits`, the longest (the last of the longest) of its literals that
+/// some later branch does not need: looking for it tells the branches
+/// apart. None for the last branch (nothing after it to pass on to).
+fn telling(lits: &[Vec<Vec<u8>>], i: usize) -> Option<Needle> {
+    let later = lits.get(i + 1..).filter(|l| !l.is_empty())?;
+    let best = lits[i]
+        .iter()
+        .filter(|l| later.iter().any(|o| !o.contains(l)))
+        .fold(None::<&Vec<u8>>, |b, l| match b {
+            Some(b) if b.len() > l.len() => Some(b),
+            _ => Some(l),
+        })?;
+    Some(match best.as_slice() {
+        &[b] => Needle::Byte(b),
+        _ => Needle::Bytes(Box::new(memchr::memmem::Finder::new(best).into_owned())),
+    })
+}
+
+/// A literal a branch needs (see [`Branch::needs`]).
+#[derive(Debug)]
+enum Needle {
+    Byte(u8),
+    Bytes(Box<memchr::memmem::Finder<'static>>),
+}
+
+impl Needle {
+    fn lacked_by(&self, hay: &[u8]) -> bool {
+        match self {
+            Needle::Byte(b) => memchr::memchr(*b, hay).is_none(),
+            Needle::Bytes(f) => f.find(hay).is_none(),
         }
     }
 }

@@ -210,3 +210,58 @@ fn anchored_plans_agree_with_the_capture_engine() {
     }
     assert!(planned >= 5, "{planned} planned");
 }
+
+/// Branches told apart by a literal only one of them needs (a distributed
+/// `(?(g): |…)`, IPv4 against IPv6): the branch is passed over where the
+/// rest of the text lacks it, and the groups still agree.
+#[test]
+fn branches_that_need_a_missing_literal_are_passed_over() {
+    let pats = [
+        r"^Failed \S+ for (?:(?P<u>\S+) from (?P<h>\S+)(?: port \d+)?: |(?P<v>[^:]+?) from (?P<g>\S+)(?: port \d+)?(?P<t>.*)$)",
+        r"^(?:(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})|(?P<ip6>[0-9a-f:]+))(?: port \d+)?$",
+        r"^(?:(?P<a>x+)y: |(?P<b>x+)z)",
+    ];
+    assert_eq!(
+        super::required(&regex_syntax::parse(r"(?P<a>ab)+c?d(?:e|f)").unwrap()),
+        [b"ab".to_vec(), b"d".to_vec()]
+    );
+    let hays: &[&[u8]] = &[
+        b"Failed password for root from 198.18.0.1 port 22 ssh2",
+        b"Failed password for root from 198.18.0.1 port 22: x",
+        b"Failed password for a b from 198.18.0.1",
+        b"Failed none for x from y: ",
+        b"198.18.0.1 port 22",
+        b"2001:db8::1 port 22",
+        b"2001:db8::1",
+        b"::ffff:198.18.0.1",
+        b"1.2.3",
+        b"xxy: ",
+        b"xxz",
+        b"xxy:z",
+        b"xxyz: ",
+    ];
+    let mut passed_over = 0;
+    for p in pats {
+        let re = regex::bytes::RegexBuilder::new(p)
+            .unicode(false)
+            .build()
+            .unwrap();
+        let mut locs = re.capture_locations();
+        let plan = Plan::new(p, locs.len()).unwrap();
+        let needs = format!("{:?}", plan.root).matches("needs: Some").count();
+        assert!(needs > 0, "{p}: no branch needs a literal");
+        let mut c = plan.caches();
+        for h in hays {
+            let want = re
+                .captures_read(&mut locs, h)
+                .map(|_| (0..locs.len()).map(|i| locs.get(i)).collect::<Vec<_>>());
+            let mut slots = vec![None; locs.len()];
+            if plan.captures_anchored(h, &mut c, &mut slots).is_some() {
+                assert_eq!(Some(slots), want, "{p} on {:?}", String::from_utf8_lossy(h));
+                // the second branch's groups set: the first was passed over
+                passed_over += usize::from(want.is_some_and(|w| w[1].is_none()));
+            }
+        }
+    }
+    assert!(passed_over >= 4, "{passed_over} passed over");
+}
