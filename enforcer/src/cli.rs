@@ -213,6 +213,10 @@ pub struct ReloadArgs {
     /// Lift the reloaded jails' bans first.
     #[arg(long)]
     pub unban: bool,
+    /// Stop and start the jails instead of reloading them in place: their
+    /// failure counts start over (stored bans are restored).
+    #[arg(long)]
+    pub restart: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -4,6 +4,8 @@
 //! fail2ban-client's layout. Bad input to the CLI is one line and exit 2.
 //! `set` edits the running jail as fail2ban does: counted failures stay,
 //! and the ends of bans that follow the jail's bantime move with it.
+//! `reload` keeps them too (fail2ban reloads a jail in place); `reload
+//! --restart` starts the counts over and restores the stored bans.
 use std::{io::Write as _, time::Duration};
 
 use tests::{
@@ -117,9 +119,30 @@ fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
             .ends_with("`- Banned IP list:\t\n")
     );
     assert_eq!(p.cli_ok(&["ping"]), "Server replied: pong\n");
+    p.cli_ok(&["ban", "sshd", "198.18.1.3"]);
     p.cli_ok(&["reload"]);
     assert_eq!(
         p.cli_ok(&["status"]),
         "Status\n|- Number of jail:\t2\n`- Jail list:\trecidive, sshd\n"
+    );
+    // (a reloaded source that read the two lines again would have
+    // counted them by now)
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        failed(p),
+        ("1".into(), "2".into()),
+        "reload kept the failures, and counted none twice"
+    );
+    assert_eq!(
+        p.cli_ok(&["get", "sshd", "maxretry"]),
+        "5\n",
+        "reload read the configuration again"
+    );
+    p.cli_ok(&["reload", "--restart", "sshd"]);
+    assert_eq!(failed(p), ("0".into(), "0".into()), "--restart starts over");
+    assert_eq!(
+        p.cli_ok(&["get", "sshd", "banip"]),
+        "198.18.1.3\n",
+        "--restart restored the stored ban"
     );
 }

@@ -249,7 +249,7 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
         tokio::select! {
             _ = term.recv() => { log::info!("SIGTERM: stopping; XDP stays attached"); break }
             _ = int.recv() => { log::info!("SIGINT: stopping; XDP stays attached"); break }
-            _ = hup.recv() => match jails.reload(None, false).await {
+            _ = hup.recv() => match jails.reload(None, false, false).await {
                 Ok(done) => log::info!("SIGHUP: reloaded {}", done.join(", ")),
                 Err(e) => log::error!("SIGHUP: reload refused: {e}"),
             },

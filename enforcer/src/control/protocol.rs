@@ -88,12 +88,15 @@ pub enum Request {
         values: Vec<String>,
     },
     /// Re-read the configuration: every jail, or one; `unban` lifts its
-    /// bans first.
+    /// bans first; `restart` stops and starts the jails (their failure
+    /// counts start over) instead of reloading them in place.
     Reload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         jail: Option<String>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         unban: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        restart: bool,
     },
 }
 

@@ -204,6 +204,22 @@ impl Jail {
         Ok(())
     }
 
+    /// Takes over `old`'s counted failures (fail2ban's reload keeps its
+    /// jail's FailManager: counts and the total stay), judged by this
+    /// jail's limits from the next failure on.
+    pub fn adopt_failures(&mut self, old: &mut Jail) {
+        let (retry, findtime, matches) = (
+            self.fail.max_retry(),
+            self.fail.findtime(),
+            self.fail.max_matches(),
+        );
+        std::mem::swap(&mut self.fail, &mut old.fail);
+        self.fail.set_max_retry(retry);
+        self.fail.set_findtime(findtime);
+        self.fail.set_max_matches(matches);
+        self.next_svc = old.next_svc;
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -398,3 +398,32 @@ fn applied_settings_keep_the_failures_counted_so_far() {
     );
     assert_eq!(j.fail_manager().max_retry(), 3);
 }
+
+#[test]
+fn a_reloaded_jail_adopts_the_failures_counted_so_far() {
+    let mut old = Jail::new(&settings(5), None).unwrap();
+    let now = 10_000.0;
+    for (i, t) in [now - 3.0, now - 2.0].iter().enumerate() {
+        old.process(fail("198.18.0.1", *t, &format!("f{i}")), now);
+    }
+    old.process(fail("198.18.0.2", now - 1.0, "other"), now);
+    // the reloaded configuration: maxretry 3, a longer findtime
+    let mut s = settings(3);
+    s.findtime = 1200;
+    let mut new = Jail::new(&s, None).unwrap();
+    new.adopt_failures(&mut old);
+    assert_eq!(
+        new.found(),
+        Found {
+            current: 2,
+            total: 3
+        },
+        "counts and total carried over"
+    );
+    assert_eq!(new.fail_manager().max_retry(), 3, "the new limits apply");
+    assert_eq!(new.fail_manager().findtime(), 1200);
+    match new.process(fail("198.18.0.1", now, "f2"), now) {
+        Outcome::Ban(b) => assert_eq!(b[0].matches, ["f0", "f1", "f2"]),
+        o => panic!("third failure under the reloaded maxretry 3 bans: {o:?}"),
+    }
+}

@@ -103,9 +103,17 @@ impl Jails {
     }
 
     /// Re-reads the configuration and applies it: jails no longer enabled
-    /// stop, new ones start, the rest reload in place (bans kept). `only`:
-    /// just that jail. `unban`: lift the reloaded jails' bans first.
-    pub async fn reload(&self, only: Option<&str>, unban: bool) -> Result<Vec<String>, String> {
+    /// stop, new ones start, the rest reload in place (bans and failure
+    /// counts kept, as fail2ban's reload). `only`: just that jail. `unban`:
+    /// lift the reloaded jails' bans first. `restart`: stop and start the
+    /// jails that stay instead (fail2ban's `reload --restart`: counts start
+    /// over, stored bans are restored).
+    pub async fn reload(
+        &self,
+        only: Option<&str>,
+        unban: bool,
+        restart: bool,
+    ) -> Result<Vec<String>, String> {
         let config = match &self.config_dir {
             Some(d) => crate::config::load(d),
             None => crate::config::load_default(),
@@ -137,6 +145,22 @@ impl Jails {
                         }
                         r.task.join();
                     }
+                }
+                Some(def) if restart => {
+                    // stopped here (its bans lifted first, as in place),
+                    // started below with the new ones
+                    if let Some(r) = running.remove(&name) {
+                        if unban {
+                            r.task
+                                .call(|st| {
+                                    let _ =
+                                        st.actions.unban(None, true, crate::actions::wall_now());
+                                })
+                                .await;
+                        }
+                        r.task.join();
+                    }
+                    defs.insert(name, def);
                 }
                 Some(def) => {
                     let r = &running[&name];

@@ -31,7 +31,10 @@ pub struct JailState {
     lines: Option<LineReceiver>,
     /// Files the source reads (for `status`).
     pub files: Vec<String>,
+    /// Where each file's processed lines end (a reload's new source starts
+    /// there), and whether any moved since they were last stored.
     positions: HashMap<PathBuf, LogPosition>,
+    moved: bool,
     store: Option<Arc<Store>>,
     metrics: Arc<Metrics>,
     /// Set by a `stop` of this jail (reload removed it).
@@ -105,6 +108,7 @@ impl JailState {
             lines: Some(rx),
             files,
             positions: HashMap::new(),
+            moved: false,
             store: env.store.clone(),
             metrics: env.metrics.clone(),
             stopping: false,
@@ -134,7 +138,13 @@ impl JailState {
             .source(&name, &line.source.0.to_string())
             .line(!fails.is_empty(), start.elapsed().as_secs_f64());
         if let Some((path, pos)) = line.log_position() {
-            self.positions.insert(path.to_path_buf(), pos);
+            match self.positions.get_mut(path) {
+                Some(p) => *p = pos,
+                None => {
+                    self.positions.insert(path.to_path_buf(), pos);
+                }
+            }
+            self.moved = true;
         }
         let now = actions::wall_now();
         for f in fails.drain(..) {
@@ -179,11 +189,13 @@ impl JailState {
 
     fn save_positions(&mut self) {
         let Some(store) = &self.store else {
-            self.positions.clear();
             return;
         };
-        for (path, pos) in self.positions.drain() {
-            if let Err(e) = store.set_log_position(&self.def.name, &path.to_string_lossy(), &pos) {
+        if !std::mem::take(&mut self.moved) {
+            return;
+        }
+        for (path, pos) in &self.positions {
+            if let Err(e) = store.set_log_position(&self.def.name, &path.to_string_lossy(), pos) {
                 log::error!("[{}] {e}", self.def.name);
             }
         }
@@ -214,12 +226,16 @@ impl JailState {
             .map(|s| s as Arc<dyn crate::jail::BanStore>);
         let jail = Jail::new(&JailSettings::from_def(&def), bstore)?;
         let now = actions::wall_now();
-        let source = JailSource::for_jail(SourceId(id), &def, env.store.as_deref(), now)
+        let mut source = JailSource::for_jail(SourceId(id), &def, env.store.as_deref(), now)
             .with_context(|| format!("jail {name}"))?;
         if let Some(s) = self.source.take() {
             s.stop();
         }
         self.save_positions();
+        // (built before the old one stopped: it resumes where that one's
+        // processed lines end, not at the positions stored up to a second
+        // ago, which would count those lines' failures twice)
+        source.resume_at(&self.positions);
         self.actions.reload_begin();
         for a in &def.actions {
             if let Err(e) = self.actions.add_def(a, &env.decision) {
@@ -234,6 +250,8 @@ impl JailState {
         self.source = Some(source.spawn(tx).with_context(|| format!("jail {name}"))?);
         self.lines = Some(rx);
         self.filter = filter;
+        let mut jail = jail;
+        jail.adopt_failures(&mut self.jail);
         self.jail = jail;
         self.def = def;
         log::info!("Jail '{name}' reloaded");

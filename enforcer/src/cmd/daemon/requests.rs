@@ -475,12 +475,14 @@ impl<P: BanPlane> Handler for FullControl<P> {
                 .call(&jail, move |st| set(st, &key, &values))
                 .await
                 .unwrap_or_else(|| no_jail(&jail)),
-            Request::Reload { jail, unban } => {
-                match self.jails.reload(jail.as_deref(), unban).await {
-                    Ok(done) => Response::ok(json!({ "reloaded": done, "text": "OK" })),
-                    Err(e) => Response::bad_request(e),
-                }
-            }
+            Request::Reload {
+                jail,
+                unban,
+                restart,
+            } => match self.jails.reload(jail.as_deref(), unban, restart).await {
+                Ok(done) => Response::ok(json!({ "reloaded": done, "text": "OK" })),
+                Err(e) => Response::bad_request(e),
+            },
             other => self.v1.handle(other).await,
         }
     }
