@@ -30,6 +30,7 @@ pub mod logger;
 pub mod manual;
 pub mod pipeline;
 pub mod plane;
+pub mod positions;
 pub mod requests;
 pub mod setup;
 

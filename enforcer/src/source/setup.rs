@@ -67,18 +67,6 @@ impl JailSource {
         }
     }
 
-    /// Starts its files at these positions (newer than the stored ones).
-    pub fn resume_at(
-        &mut self,
-        positions: &HashMap<std::path::PathBuf, crate::store::LogPosition>,
-    ) {
-        if let JailSource::Files(c) = self {
-            for (path, pos) in positions {
-                c.positions.insert(path.clone(), pos.clone());
-            }
-        }
-    }
-
     /// Starts the reader; lines go to `tx`.
     pub fn spawn(self, tx: LineSender) -> Result<SourceHandle, SourceError> {
         match self {

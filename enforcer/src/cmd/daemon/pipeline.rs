@@ -3,7 +3,7 @@
 //! time), ban decisions through its Actions (XDP maps or commands) into the
 //! store. Control requests reach the jail as closures run on this thread
 //! ([`JailTask::call`]), so the jail's state is never shared or locked.
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
@@ -15,8 +15,10 @@ use crate::{
     jail::{Jail, JailSettings, Outcome, Ticket},
     metrics::Metrics,
     source::{JailSource, LineReceiver, SourceHandle, SourceId},
-    store::{LogPosition, Store},
+    store::Store,
 };
+
+use super::positions::Positions;
 
 /// A closure run on the jail's thread with its state.
 pub type JailCall = Box<dyn FnOnce(&mut JailState) + Send>;
@@ -31,10 +33,7 @@ pub struct JailState {
     lines: Option<LineReceiver>,
     /// Files the source reads (for `status`).
     pub files: Vec<String>,
-    /// Where each file's processed lines end (a reload's new source starts
-    /// there), and whether any moved since they were last stored.
-    positions: HashMap<PathBuf, LogPosition>,
-    moved: bool,
+    read: Positions,
     store: Option<Arc<Store>>,
     metrics: Arc<Metrics>,
     /// Set by a `stop` of this jail (reload removed it).
@@ -107,8 +106,7 @@ impl JailState {
             source: Some(handle),
             lines: Some(rx),
             files,
-            positions: HashMap::new(),
-            moved: false,
+            read: Positions::default(),
             store: env.store.clone(),
             metrics: env.metrics.clone(),
             stopping: false,
@@ -137,15 +135,7 @@ impl JailState {
         self.metrics
             .source(&name, &line.source.0.to_string())
             .line(!fails.is_empty(), start.elapsed().as_secs_f64());
-        if let Some((path, pos)) = line.log_position() {
-            match self.positions.get_mut(path) {
-                Some(p) => *p = pos,
-                None => {
-                    self.positions.insert(path.to_path_buf(), pos);
-                }
-            }
-            self.moved = true;
-        }
+        self.read.note(&line);
         let now = actions::wall_now();
         for f in fails.drain(..) {
             if f.nofail {
@@ -188,17 +178,7 @@ impl JailState {
     }
 
     fn save_positions(&mut self) {
-        let Some(store) = &self.store else {
-            return;
-        };
-        if !std::mem::take(&mut self.moved) {
-            return;
-        }
-        for (path, pos) in &self.positions {
-            if let Err(e) = store.set_log_position(&self.def.name, &path.to_string_lossy(), pos) {
-                log::error!("[{}] {e}", self.def.name);
-            }
-        }
+        self.read.save(self.store.as_deref(), &self.def.name);
     }
 
     /// Stops reading and the actions (XDP entries stay unless the jail was
@@ -235,7 +215,7 @@ impl JailState {
         // (built before the old one stopped: it resumes where that one's
         // processed lines end, not at the positions stored up to a second
         // ago, which would count those lines' failures twice)
-        source.resume_at(&self.positions);
+        self.read.resume(&mut source);
         self.actions.reload_begin();
         for a in &def.actions {
             if let Err(e) = self.actions.add_def(a, &env.decision) {
