@@ -11,7 +11,9 @@ use crate::store::{JournalPosition, LogPosition, Store};
 
 #[derive(Debug, Default)]
 pub struct Positions {
-    files: HashMap<PathBuf, LogPosition>,
+    /// Each file's position, and whether it moved since it was stored (a
+    /// jail may read many files, few of them busy).
+    files: HashMap<PathBuf, (LogPosition, bool)>,
     journal: Option<JournalPosition>,
     /// Whether any moved since they were last stored.
     moved: bool,
@@ -22,9 +24,9 @@ impl Positions {
     pub fn note(&mut self, line: &Line) {
         if let Some((path, pos)) = line.log_position() {
             match self.files.get_mut(path) {
-                Some(p) => *p = pos,
+                Some(p) => *p = (pos, true),
                 None => {
-                    self.files.insert(path.to_path_buf(), pos);
+                    self.files.insert(path.to_path_buf(), (pos, true));
                 }
             }
             self.moved = true;
@@ -55,8 +57,10 @@ impl Positions {
         if !std::mem::take(&mut self.moved) {
             return;
         }
-        for (path, pos) in &self.files {
-            if let Err(e) = store.set_log_position(jail, &path.to_string_lossy(), pos) {
+        for (path, (pos, moved)) in &mut self.files {
+            if std::mem::take(moved)
+                && let Err(e) = store.set_log_position(jail, &path.to_string_lossy(), pos)
+            {
                 log::error!("[{jail}] {e}");
             }
         }
@@ -71,7 +75,7 @@ impl Positions {
     pub fn resume(&self, source: &mut JailSource) {
         match source {
             JailSource::Files(c) => {
-                for (path, pos) in &self.files {
+                for (path, (pos, _)) in &self.files {
                     c.positions.insert(path.clone(), pos.clone());
                 }
             }
@@ -130,6 +134,27 @@ mod tests {
         );
         let j = store.journal_position("sshd").unwrap().unwrap();
         assert_eq!((j.cursor.as_deref(), j.time), (Some("s=1;i=2"), 101));
+
+        // only what moved is written again
+        let other = LogPosition {
+            first_line_md5: "ab".into(),
+            pos: 99,
+        };
+        store
+            .set_log_position("sshd", "/var/log/auth.log", &other)
+            .unwrap();
+        p.note(&line(
+            Origin::Journal {
+                cursor: "s=1;i=3".into(),
+            },
+            Some(102.0),
+        ));
+        p.save(Some(&store), "sshd");
+        assert_eq!(
+            store.log_positions("sshd").unwrap()[&PathBuf::from("/var/log/auth.log")].pos,
+            99,
+            "the file did not move: not written"
+        );
 
         // a source built from older stored positions resumes at the new ones
         let mut files = crate::source::FileSourceConfig::new(SourceId(2), "sshd", vec![]);
