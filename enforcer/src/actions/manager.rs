@@ -190,7 +190,8 @@ impl Actions {
                 if let (Some(store), false) = (self.store.as_ref(), restored)
                     && let Err(e) = store.add_ban(&self.jail, &stored)
                 {
-                    log::error!("[{}] {e}", self.jail);
+                    log::error!("[{}] {e} (the ban is kept to be stored later)", self.jail);
+                    self.unstored.push(&self.jail, stored);
                 }
                 BanOutcome {
                     added: true,
@@ -298,6 +299,21 @@ impl Actions {
     }
 
     /// Lifts bans whose time ran out (at most `max`); returns how many.
+    /// Offers the bans the store refused to it again (once a second);
+    /// returns how many it took.
+    pub fn store_refused(&mut self) -> usize {
+        let Some(store) = self.store.as_deref() else {
+            return 0;
+        };
+        if self.unstored.is_empty() {
+            return 0;
+        }
+        let bans = &self.bans;
+        self.unstored.retry(&self.jail, store, |t| {
+            bans.get(&t.fid).is_some_and(|b| b.time == t.time)
+        })
+    }
+
     pub fn check_unban(&mut self, now: f64, max: usize) -> usize {
         let due = self.bans.expired(now, max);
         for t in &due {

@@ -10,7 +10,8 @@
 //! - [`xdp`]: the XDP action and the [`xdp::BanTable`] it writes through;
 //! - [`dataplane`]: [`xdp::BanTable`] on `crate::xdp::Dataplane`;
 //! - [`mode`]: `--mode auto|xdp|commands` and the action mapping;
-//! - [`status`]: `fail2ban-client status` output.
+//! - [`status`]: `fail2ban-client status` output;
+//! - [`unstored`]: bans the store refused, offered again until it takes them.
 //!
 //! One `Actions` belongs to one jail and is driven from that jail's thread,
 //! so each action sees its commands in order; jails run in parallel.
@@ -29,6 +30,7 @@ pub mod xdp;
 
 mod manager;
 mod restore;
+mod unstored;
 
 pub use command::CommandAction;
 pub use info::{ActionInfo, JailView};
@@ -95,6 +97,7 @@ pub struct Actions {
     found: Found,
     reloading: Option<Vec<(String, ActionSpec)>>,
     flush_on_stop: bool,
+    unstored: unstored::Unstored,
 }
 
 impl std::fmt::Debug for Actions {
@@ -155,6 +158,7 @@ impl Actions {
             found: Found::default(),
             reloading: None,
             flush_on_stop: false,
+            unstored: unstored::Unstored::default(),
         }
     }
 

@@ -67,3 +67,72 @@ fn bans_are_stored_with_the_ban_time_in_force_and_restored_ones_are_not() {
         [Some("198.18.0.2".to_string()), None]
     );
 }
+
+/// A store that refuses writes while `full` is set.
+#[derive(Default)]
+struct FullDisk {
+    full: std::sync::atomic::AtomicBool,
+    inner: RecordingStore,
+}
+impl crate::jail::BanStore for FullDisk {
+    fn get_ban(
+        &self,
+        j: &str,
+        ip: &str,
+        o: bool,
+    ) -> Result<Option<crate::jail::BanRecord>, crate::jail::StoreError> {
+        self.inner.get_ban(j, ip, o)
+    }
+    fn add_ban(&self, j: &str, t: &Ticket) -> Result<(), crate::jail::StoreError> {
+        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::jail::StoreError("database or disk is full".into()));
+        }
+        self.inner.add_ban(j, t)
+    }
+    fn del_ban(&self, j: &str, ip: Option<&str>) -> Result<(), crate::jail::StoreError> {
+        self.inner.del_ban(j, ip)
+    }
+    fn bans_merged(
+        &self,
+        ip: &str,
+        j: Option<&str>,
+    ) -> Result<Option<crate::jail::MergedBans>, crate::jail::StoreError> {
+        self.inner.bans_merged(ip, j)
+    }
+    fn current_bans(
+        &self,
+        j: &str,
+        b: Option<i64>,
+        now: f64,
+    ) -> Result<Vec<Ticket>, crate::jail::StoreError> {
+        self.inner.current_bans(j, b, now)
+    }
+}
+
+#[test]
+fn bans_the_store_refused_are_stored_once_it_takes_them_again() {
+    use std::sync::atomic::Ordering;
+    let store = Arc::new(FullDisk::default());
+    let mut a = Actions::new(
+        "sshd",
+        900,
+        None,
+        Some(store.clone() as Arc<dyn crate::jail::BanStore>),
+    );
+    store.full.store(true, Ordering::Relaxed);
+    for ip in ["198.18.0.1", "198.18.0.2", "198.18.0.3"] {
+        assert!(a.ban_ticket(ticket(ip), NOW).added, "enforced all the same");
+    }
+    assert_eq!(a.store_refused(), 0, "still full: nothing taken");
+    a.unban(Some(&["198.18.0.2".into()]), false, NOW).unwrap();
+    store.full.store(false, Ordering::Relaxed);
+    assert_eq!(a.store_refused(), 2, "the lifted ban is let go");
+    assert_eq!(
+        *store.inner.added.lock().unwrap(),
+        [
+            ("198.18.0.1".to_string(), Some(900), false),
+            ("198.18.0.3".to_string(), Some(900), false)
+        ]
+    );
+    assert_eq!(a.store_refused(), 0, "each is stored once");
+}

@@ -161,7 +161,8 @@ impl JailState {
         }
     }
 
-    /// Once a second: expiry, failure cleanup, positions to the store.
+    /// Once a second: expiry, failure cleanup, refused bans and positions
+    /// to the store.
     fn tick(&mut self) {
         let now = actions::wall_now();
         let n = self.actions.check_unban(now, 1000);
@@ -174,6 +175,7 @@ impl JailState {
         }
         self.jail.service(now);
         self.actions.set_found(self.jail.found());
+        self.actions.store_refused();
         self.save_positions();
     }
 
