@@ -25,6 +25,12 @@ pub fn run(global: &GlobalArgs, args: BannedArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let reply: BannedReply = serde_json::from_value(result)?;
+    if !reply.busy.is_empty() {
+        eprintln!(
+            "enforcer: busy with an action, not listed: the bans of jail {} that only commands enforce",
+            reply.busy.join(", ")
+        );
+    }
     if reply.bans.is_empty() {
         println!("no bans");
         return Ok(ExitCode::SUCCESS);

@@ -213,6 +213,10 @@ pub struct BanInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BannedReply {
     pub bans: Vec<BanInfo>,
+    /// Jails that did not answer in time (busy with an action): bans they
+    /// enforce by commands only are missing from `bans`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<String>,
 }
 
 /// Result of `version`.

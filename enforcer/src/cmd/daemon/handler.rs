@@ -173,7 +173,10 @@ impl<P: BanPlane> Control<P> {
                 expiry: b.expiry,
             })
             .collect();
-        Response::ok(BannedReply { bans })
+        Response::ok(BannedReply {
+            bans,
+            busy: Vec::new(),
+        })
     }
 }
 

@@ -102,6 +102,44 @@ impl Jails {
         out
     }
 
+    /// [`Jails::call_all`], all jails at once, each given at most `wait`:
+    /// the answers of those that were in time, and the names of those busy
+    /// past it (a jail's thread runs its actions, which may hang until
+    /// their `timeout`).
+    pub async fn call_all_within<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut JailState) -> R + Send + Sync + Clone + 'static,
+        wait: std::time::Duration,
+    ) -> (Vec<(String, R)>, Vec<String>) {
+        let callers: Vec<_> = {
+            let running = self.running.lock().await;
+            running
+                .iter()
+                .map(|(name, r)| (name.clone(), r.task.caller()))
+                .collect()
+        };
+        let mut calls = tokio::task::JoinSet::new();
+        for (name, caller) in callers {
+            let f = f.clone();
+            calls.spawn(async move {
+                let r = tokio::time::timeout(wait, caller.call(move |st| f(st))).await;
+                (name, r)
+            });
+        }
+        let (mut out, mut busy) = (Vec::new(), Vec::new());
+        while let Some(done) = calls.join_next().await {
+            match done {
+                Ok((name, Ok(Some(v)))) => out.push((name, v)),
+                Ok((name, Err(_))) => busy.push(name),
+                // stopped meanwhile, or the call panicked
+                Ok((_, Ok(None))) | Err(_) => {}
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        busy.sort();
+        (out, busy)
+    }
+
     /// Re-reads the configuration and applies it: jails no longer enabled
     /// stop, new ones start, the rest reload in place (bans and failure
     /// counts kept, as fail2ban's reload). `only`: just that jail. `unban`:

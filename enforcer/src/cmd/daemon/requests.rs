@@ -27,6 +27,10 @@ use crate::{
     jail::{JailSettings, Ticket},
 };
 
+/// How long `banned` waits for a jail's own records: its thread may be
+/// running an action until that action's `timeout`.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The daemon's handler: configured jails first, the v1 control otherwise.
 pub struct FullControl<P> {
     v1: Control<P>,
@@ -369,21 +373,31 @@ impl<P: BanPlane> FullControl<P> {
         if !r.ok {
             return r;
         }
-        let mut reply: BannedReply =
-            serde_json::from_value(r.result).unwrap_or(BannedReply { bans: Vec::new() });
+        let mut reply: BannedReply = serde_json::from_value(r.result).unwrap_or(BannedReply {
+            bans: Vec::new(),
+            busy: Vec::new(),
+        });
         // A configured jail's own record is authoritative (its end as
         // stored, not as converted through the kernel's clock); bans
         // carried out by commands only (no XDP entry) come from it too.
         // Only the jail asked for, when one is: another jail busy with a
-        // slow action must not hold up this answer.
+        // slow action must not hold up this answer; nor, past BUSY_WAIT,
+        // may the jails asked (the maps' bans are listed all the same).
         let records = match &jail {
-            Some(j) if j != MANUAL_JAIL => self
-                .jails
-                .call(j, bans_of)
-                .await
-                .map(|b| vec![(j.clone(), b)])
-                .unwrap_or_default(),
-            _ => self.jails.call_all(bans_of).await,
+            Some(j) if j != MANUAL_JAIL => {
+                match tokio::time::timeout(BUSY_WAIT, self.jails.call(j, bans_of)).await {
+                    Ok(b) => b.map(|b| vec![(j.clone(), b)]).unwrap_or_default(),
+                    Err(_) => {
+                        reply.busy.push(j.clone());
+                        Vec::new()
+                    }
+                }
+            }
+            _ => {
+                let (records, busy) = self.jails.call_all_within(bans_of, BUSY_WAIT).await;
+                reply.busy = busy;
+                records
+            }
         };
         // Merged by address, not by spelling: the maps list a target
         // canonical ("2001:db8:1::1a"); restored bans are canonical too, but
