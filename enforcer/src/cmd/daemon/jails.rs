@@ -80,18 +80,22 @@ impl Jails {
         caller.call(f).await
     }
 
+    /// Every running jail's caller, in name order (the list is not held
+    /// while they work).
+    async fn callers(&self) -> Vec<(String, super::pipeline::JailCaller)> {
+        let running = self.running.lock().await;
+        running
+            .iter()
+            .map(|(name, r)| (name.clone(), r.task.caller()))
+            .collect()
+    }
+
     /// Runs `f` (cloned) on every jail, in name order.
     pub async fn call_all<R: Send + 'static>(
         &self,
         f: impl Fn(&mut JailState) -> R + Send + Sync + Clone + 'static,
     ) -> Vec<(String, R)> {
-        let callers: Vec<_> = {
-            let running = self.running.lock().await;
-            running
-                .iter()
-                .map(|(name, r)| (name.clone(), r.task.caller()))
-                .collect()
-        };
+        let callers = self.callers().await;
         let mut out = Vec::new();
         for (name, caller) in callers {
             let f = f.clone();
@@ -111,13 +115,7 @@ impl Jails {
         f: impl Fn(&mut JailState) -> R + Send + Sync + Clone + 'static,
         wait: std::time::Duration,
     ) -> (Vec<(String, R)>, Vec<String>) {
-        let callers: Vec<_> = {
-            let running = self.running.lock().await;
-            running
-                .iter()
-                .map(|(name, r)| (name.clone(), r.task.caller()))
-                .collect()
-        };
+        let callers = self.callers().await;
         let mut calls = tokio::task::JoinSet::new();
         for (name, caller) in callers {
             let f = f.clone();
