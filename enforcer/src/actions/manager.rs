@@ -298,7 +298,6 @@ impl Actions {
         Ok(cnt)
     }
 
-    /// Lifts bans whose time ran out (at most `max`); returns how many.
     /// Offers the bans the store refused to it again (once a second);
     /// returns how many it took.
     pub fn store_refused(&mut self) -> usize {
@@ -314,6 +313,7 @@ impl Actions {
         })
     }
 
+    /// Lifts bans whose time ran out (at most `max`); returns how many.
     pub fn check_unban(&mut self, now: f64, max: usize) -> usize {
         let due = self.bans.expired(now, max);
         for t in &due {
