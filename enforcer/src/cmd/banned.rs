@@ -27,7 +27,7 @@ pub fn run(global: &GlobalArgs, args: BannedArgs) -> anyhow::Result<ExitCode> {
     let reply: BannedReply = serde_json::from_value(result)?;
     if !reply.busy.is_empty() {
         eprintln!(
-            "enforcer: busy with an action, not listed: the bans of jail {} that only commands enforce",
+            "enforcer: busy with an action (not listed: the bans only its commands enforce): {}",
             reply.busy.join(", ")
         );
     }
