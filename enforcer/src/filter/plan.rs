@@ -33,7 +33,7 @@ use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use super::pattern::{ascii_syntax, for_each_capture, starts_at_text_start};
-pub(crate) use scan::{First, scan_anchored, scan_from};
+pub(crate) use scan::{First, scan_from};
 
 /// Cap of each DFA's cache: beyond it the DFA gives up (and the capture
 /// engine decides).
@@ -341,13 +341,14 @@ impl Plan {
 
     /// Where the first path of `dfas[d]` from `at` ends.
     fn scan(&self, d: usize, hay: &[u8], at: usize, caches: &mut PlanCaches) -> Option<usize> {
-        if let Some(f) = &self.firsts[d]
-            && !f.can_start(hay, at)
-        {
-            // only the empty match is left
-            return f.empty.then_some(at);
-        }
-        scan_anchored(&self.dfas[d], &mut caches.0[d], hay, at).ok()?
+        scan_from(
+            &self.dfas[d],
+            &mut caches.0[d],
+            self.firsts[d].as_ref(),
+            hay,
+            at,
+        )
+        .ok()?
     }
 
     /// Where `node`'s first path from `at` ends, its groups into `slots`.

@@ -1,6 +1,6 @@
 //! Owns the scans a plan makes: one anchored leftmost-first search of a
-//! part's lazy DFA ([`scan_anchored`], also prefregex's two-DFA split),
-//! and [`First`], which skips the search where the part cannot start.
+//! part's lazy DFA ([`scan_from`], also prefregex's two-DFA split), which
+//! [`First`] skips where the part cannot start.
 use regex_automata::Anchored;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::start;
@@ -13,7 +13,7 @@ pub(crate) struct First {
     /// `can[b]`: a non-empty match may start with `b`.
     can: Box<[bool; 256]>,
     /// The part matches the empty text.
-    pub(super) empty: bool,
+    empty: bool,
 }
 
 impl First {
@@ -43,13 +43,14 @@ impl First {
 
     /// Whether a non-empty match may start at `at`.
     #[inline]
-    pub(super) fn can_start(&self, hay: &[u8], at: usize) -> bool {
+    fn can_start(&self, hay: &[u8], at: usize) -> bool {
         hay.get(at).is_some_and(|&b| self.can[b as usize])
     }
 }
 
 /// [`scan_anchored`] where `first` (the part's [`First`], if any) says
 /// a match may start at `at`; else only the empty match is left.
+#[inline]
 pub(crate) fn scan_from(
     dfa: &DFA,
     cache: &mut Cache,
@@ -69,12 +70,7 @@ pub(crate) fn scan_from(
 /// from `at` ends (Ok(None): no match; Err: the DFA gave up or quit). The
 /// search loop of the lazy DFA without its set-up per call: a plan makes
 /// several short scans per line.
-pub(crate) fn scan_anchored(
-    dfa: &DFA,
-    cache: &mut Cache,
-    hay: &[u8],
-    at: usize,
-) -> Result<Option<usize>, ()> {
+fn scan_anchored(dfa: &DFA, cache: &mut Cache, hay: &[u8], at: usize) -> Result<Option<usize>, ()> {
     let config = start::Config::new()
         .anchored(Anchored::Yes)
         .look_behind(at.checked_sub(1).map(|i| hay[i]));
