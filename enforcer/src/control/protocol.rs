@@ -210,7 +210,7 @@ pub struct BanInfo {
 }
 
 /// Result of `banned`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BannedReply {
     pub bans: Vec<BanInfo>,
     /// Jails that did not answer in time (busy with an action): bans they

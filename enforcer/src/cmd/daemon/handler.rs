@@ -175,7 +175,7 @@ impl<P: BanPlane> Control<P> {
             .collect();
         Response::ok(BannedReply {
             bans,
-            busy: Vec::new(),
+            ..BannedReply::default()
         })
     }
 }

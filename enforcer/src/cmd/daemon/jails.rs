@@ -80,6 +80,20 @@ impl Jails {
         caller.call(f).await
     }
 
+    /// [`Jails::call`], waiting at most `wait` (Err: the jail is busy).
+    pub async fn call_within<R: Send + 'static>(
+        &self,
+        jail: &str,
+        f: impl FnOnce(&mut JailState) -> R + Send + 'static,
+        wait: std::time::Duration,
+    ) -> Result<Option<R>, tokio::time::error::Elapsed> {
+        let caller = self.running.lock().await.get(jail).map(|r| r.task.caller());
+        match caller {
+            Some(c) => c.call_within(f, wait).await,
+            None => Ok(None),
+        }
+    }
+
     /// Every running jail's caller, in name order (the list is not held
     /// while they work).
     async fn callers(&self) -> Vec<(String, super::pipeline::JailCaller)> {
@@ -119,10 +133,7 @@ impl Jails {
         let mut calls = tokio::task::JoinSet::new();
         for (name, caller) in callers {
             let f = f.clone();
-            calls.spawn(async move {
-                let r = tokio::time::timeout(wait, caller.call(move |st| f(st))).await;
-                (name, r)
-            });
+            calls.spawn(async move { (name, caller.call_within(move |st| f(st), wait).await) });
         }
         let (mut out, mut busy) = (Vec::new(), Vec::new());
         while let Some(done) = calls.join_next().await {

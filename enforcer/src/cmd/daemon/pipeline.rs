@@ -259,6 +259,16 @@ impl JailCaller {
         self.0.send(call).ok()?;
         rx.await.ok()
     }
+
+    /// [`JailCaller::call`], waiting at most `wait` (Err: the jail is
+    /// still busy; `f` runs when it gets to it, its result unread).
+    pub async fn call_within<R: Send + 'static>(
+        self,
+        f: impl FnOnce(&mut JailState) -> R + Send + 'static,
+        wait: Duration,
+    ) -> Result<Option<R>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(wait, self.call(f)).await
+    }
 }
 
 /// A running jail's handle: send it work, stop it.

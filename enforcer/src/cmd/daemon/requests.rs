@@ -373,10 +373,7 @@ impl<P: BanPlane> FullControl<P> {
         if !r.ok {
             return r;
         }
-        let mut reply: BannedReply = serde_json::from_value(r.result).unwrap_or(BannedReply {
-            bans: Vec::new(),
-            busy: Vec::new(),
-        });
+        let mut reply: BannedReply = serde_json::from_value(r.result).unwrap_or_default();
         // A configured jail's own record is authoritative (its end as
         // stored, not as converted through the kernel's clock); bans
         // carried out by commands only (no XDP entry) come from it too.
@@ -385,7 +382,7 @@ impl<P: BanPlane> FullControl<P> {
         // may the jails asked (the maps' bans are listed all the same).
         let records = match &jail {
             Some(j) if j != MANUAL_JAIL => {
-                match tokio::time::timeout(BUSY_WAIT, self.jails.call(j, bans_of)).await {
+                match self.jails.call_within(j, bans_of, BUSY_WAIT).await {
                     Ok(b) => b.map(|b| vec![(j.clone(), b)]).unwrap_or_default(),
                     Err(_) => {
                         reply.busy.push(j.clone());
