@@ -72,6 +72,12 @@ impl Daemon {
     /// Starts `enforcer --socket S --bpffs B ARGS` inside `ns` and waits until
     /// it answers on its socket (up to 20 s); panics with its log otherwise.
     pub fn start(ns: &NetNs, paths: &Paths, args: &[&str]) -> Daemon {
+        Daemon::start_under(ns, paths, &[], args)
+    }
+
+    /// As [`Daemon::start`], the daemon run by the command `wrapper` (as
+    /// `setpriv --bounding-set -bpf -- enforcer …`; empty: none).
+    pub fn start_under(ns: &NetNs, paths: &Paths, wrapper: &[&str], args: &[&str]) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,8 +87,15 @@ impl Daemon {
         // system's database (/var/lib/enforcer), shared by every test.
         let db = paths.socket.with_file_name("enforcer.sqlite3");
         let own_db = ["--dbfile".to_string(), db.to_string_lossy().into_owned()];
-        let child = ns
-            .command(enforcer_bin())
+        let mut cmd = match wrapper.split_first() {
+            None => ns.command(enforcer_bin()),
+            Some((program, rest)) => {
+                let mut c = ns.command(program);
+                c.args(rest).arg(enforcer_bin());
+                c
+            }
+        };
+        let child = cmd
             .arg("--socket")
             .arg(&paths.socket)
             .arg("--bpffs")

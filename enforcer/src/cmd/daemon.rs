@@ -1,7 +1,8 @@
 //! `enforcer [--iface IF]…`: the daemon.
 //!
-//! [`run`] turns flags into a loaded, attached data plane (`crate::xdp`) and
-//! hands it to a [`Daemon`], which owns everything that runs: the book of bans
+//! [`run`] turns flags into a loaded, attached data plane (`crate::xdp`), or
+//! none when the program cannot load (the jails' command actions enforce),
+//! and hands it to a [`Daemon`], which owns everything that runs: the book of bans
 //! and its expiry task ([`bans`]), the control socket and what its requests do
 //! ([`handler`]). Shutdown is explicit: [`Daemon::shutdown`] stops accepting,
 //! finishes requests in flight and returns; the XDP program stays attached and
@@ -16,9 +17,9 @@ use tokio::{
 };
 
 use crate::{
-    cli::{DaemonArgs, GlobalArgs},
+    cli::{ActionMode, DaemonArgs, GlobalArgs},
     control::Server,
-    xdp::{AttachMode, Capacities, Program},
+    xdp::{AttachMode, Capacities, Dataplane, Program},
 };
 
 pub mod bans;
@@ -36,7 +37,7 @@ pub mod setup;
 
 use bans::{BanBook, BanPlane};
 use handler::Control;
-use plane::XdpPlane;
+use plane::{NoPlane, XdpPlane};
 
 /// A running daemon.
 pub struct Daemon<P: BanPlane> {
@@ -193,7 +194,21 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
     // The socket first: a second daemon must not touch the program of one
     // that is still running.
     let server = Server::bind(&settings.socket)?;
-    let mut program = Program::load(&settings.bpffs, &settings.capacities)?;
+    let mut program = match Program::load(&settings.bpffs, &settings.capacities) {
+        Ok(p) => p,
+        // `--mode xdp` insists; otherwise the jails' command actions
+        // enforce, as fail2ban's do.
+        Err(e) if args.mode == ActionMode::Xdp => {
+            return Err(e).context("--mode xdp, but the XDP program cannot load");
+        }
+        Err(e) => {
+            let why = format!("the XDP program cannot load: {e}");
+            log::error!("{why}");
+            log::warn!("XDP not in force ({why}): falling back to the jails' command actions");
+            let plane = NoPlane { why: e.to_string() };
+            return serve_with(plane, None, server, args, loaded, Err(why)).await;
+        }
+    };
     // An interface that cannot take the program is not fatal: the jails'
     // command actions enforce instead (unless `--mode xdp` insists).
     let mut xdp: Result<(), String> = Ok(());
@@ -221,10 +236,31 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
         log::warn!("XDP not in force ({why}): falling back to the jails' command actions");
     }
     let dataplane = program.dataplane()?;
+    let plane = XdpPlane(dataplane.clone());
+    serve_with(plane, Some(dataplane), server, args, loaded, xdp).await?;
+    // Dropping the program closes our descriptors only: the links and maps
+    // stay pinned, so the kernel keeps enforcing.
+    drop(program);
+    Ok(())
+}
+
+/// Runs the jails and the control socket on `plane` (with `dataplane`,
+/// the maps, when the program loaded) until a signal or `stop`.
+async fn serve_with<P: BanPlane>(
+    plane: P,
+    dataplane: Option<Dataplane>,
+    server: Server,
+    args: DaemonArgs,
+    loaded: setup::Loaded,
+    xdp: Result<(), String>,
+) -> anyhow::Result<()> {
+    let stays = if xdp.is_ok() {
+        "; XDP stays attached"
+    } else {
+        ""
+    };
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let jails = setup::start_jails(&args, loaded, dataplane.clone(), metrics.clone(), xdp)?;
-    let dataplane_for_metrics = dataplane.clone();
-    let plane = XdpPlane(dataplane);
     let daemon = Daemon::start_with(plane, server, Some(jails.clone()))?;
     if let Some(addr) = &args.metrics {
         let m = crate::metrics::MetricsServer::bind(addr, metrics.clone()).await?;
@@ -234,11 +270,13 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
             let _ = stop.wait_for(|s| *s).await;
         }));
     }
-    tokio::spawn(setup::xdp_metrics(
-        dataplane_for_metrics,
-        metrics.clone(),
-        daemon.shutdown_handle().subscribe(),
-    ));
+    if let Some(dp) = dataplane {
+        tokio::spawn(setup::xdp_metrics(
+            dp,
+            metrics.clone(),
+            daemon.shutdown_handle().subscribe(),
+        ));
+    }
     if let Some(store) = jails.env().store.clone() {
         tokio::spawn(setup::purge(store, daemon.shutdown_handle().subscribe()));
     }
@@ -248,8 +286,8 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     loop {
         tokio::select! {
-            _ = term.recv() => { log::info!("SIGTERM: stopping; XDP stays attached"); break }
-            _ = int.recv() => { log::info!("SIGINT: stopping; XDP stays attached"); break }
+            _ = term.recv() => { log::info!("SIGTERM: stopping{stays}"); break }
+            _ = int.recv() => { log::info!("SIGINT: stopping{stays}"); break }
             _ = hup.recv() => match jails.reload(None, false, false).await {
                 Ok(done) => log::info!("SIGHUP: reloaded {}", done.join(", ")),
                 Err(e) => log::error!("SIGHUP: reload refused: {e}"),
@@ -260,9 +298,6 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
     }
     daemon.shutdown().await;
     jails.stop().await;
-    // Dropping the program closes our descriptors only: the links and maps
-    // stay pinned, so the kernel keeps enforcing.
-    drop(program);
     log::info!("stopped");
     Ok(())
 }

@@ -36,12 +36,17 @@ pub enum PlaneError {
     /// Too many jails, or a name that cannot be stored.
     #[error("{0}")]
     BadJail(String),
+    /// There is no data plane: the XDP program did not load, so only
+    /// configured jails (with their command actions) can ban.
+    #[error("{0}")]
+    Absent(String),
     #[error("{0}")]
     Other(String),
 }
 
 /// What the book needs from the data plane (the pinned XDP maps in the
-/// daemon; an in-memory fake in tests).
+/// daemon, or none when the program cannot load; an in-memory fake in
+/// tests).
 pub trait BanPlane: Send + Sync + 'static {
     /// The jail's id, allocated on first use.
     fn jail_id(&self, jail: &str) -> Result<u8, PlaneError>;
@@ -222,7 +227,17 @@ impl<P: BanPlane> BanBook<P> {
     pub fn restore(&self) -> Result<usize, PlaneError> {
         if let Some(m) = &self.manual {
             for (jail, bans) in m.current(now()) {
-                let id = self.plane.jail_id(&jail)?;
+                // (a jail the plane cannot take keeps its bans stored)
+                let id = match self.plane.jail_id(&jail) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        log::error!(
+                            "[{jail}] {} bans in the database not restored: {e}",
+                            bans.len()
+                        );
+                        continue;
+                    }
+                };
                 let done = match self.plane.ban_many_at(&bans, id) {
                     Ok(()) => bans.len(),
                     Err((done, e)) => {

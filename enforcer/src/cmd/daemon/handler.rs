@@ -63,7 +63,7 @@ impl<P: BanPlane> Control<P> {
             }
             let kind = match e.error {
                 PlaneError::Full(_) => ErrorKind::MapFull,
-                PlaneError::BadJail(_) => ErrorKind::BadRequest,
+                PlaneError::BadJail(_) | PlaneError::Absent(_) => ErrorKind::BadRequest,
                 PlaneError::Other(_) => ErrorKind::Internal,
             };
             let done: Vec<String> = nets[..e.applied].iter().map(IpNet::to_string).collect();
@@ -210,7 +210,7 @@ fn check_jail_name(name: &str) -> Result<(), String> {
 fn plane_error(e: PlaneError) -> Response {
     match e {
         PlaneError::Full(m) => Response::error(ErrorKind::MapFull, m),
-        PlaneError::BadJail(m) => Response::bad_request(m),
+        PlaneError::BadJail(m) | PlaneError::Absent(m) => Response::bad_request(m),
         PlaneError::Other(m) => Response::error(ErrorKind::Internal, m),
     }
 }

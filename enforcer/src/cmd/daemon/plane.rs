@@ -1,4 +1,7 @@
-//! The daemon's [`BanPlane`]: the pinned XDP maps of `crate::xdp`.
+//! The daemon's [`BanPlane`]s: the pinned XDP maps of `crate::xdp`
+//! ([`XdpPlane`]), or [`NoPlane`] when the program cannot load (no
+//! CAP_BPF, a kernel without BPF): then only configured jails ban, with
+//! their command actions, and what needs the maps is refused with why.
 use super::bans::{Ban, BanPlane, JailStats, PlaneError, PlaneStats};
 use crate::{
     control::IpNet,
@@ -113,5 +116,87 @@ impl BanPlane for XdpPlane {
                 })
                 .collect(),
         })
+    }
+}
+
+/// No data plane: the XDP program did not load (`why`).
+pub struct NoPlane {
+    pub why: String,
+}
+
+impl NoPlane {
+    fn absent(&self, what: &str) -> PlaneError {
+        PlaneError::Absent(format!(
+            "{what} needs the XDP maps, and the XDP program did not load ({}); \
+             only configured jails ban, with their command actions",
+            self.why
+        ))
+    }
+}
+
+impl BanPlane for NoPlane {
+    fn jail_id(&self, jail: &str) -> Result<u8, PlaneError> {
+        Err(self.absent(&format!("a ban outside the configured jails ('{jail}')")))
+    }
+
+    fn jails(&self) -> Result<Vec<(u8, String)>, PlaneError> {
+        Ok(Vec::new())
+    }
+
+    fn ban(&self, _: IpNet, _: u8, _: Option<i64>) -> Result<(), PlaneError> {
+        Err(self.absent("a ban outside the configured jails"))
+    }
+
+    fn unban(&self, _: IpNet, _: u8) -> Result<bool, PlaneError> {
+        Ok(false)
+    }
+
+    fn unban_all_jails(&self, _: IpNet) -> Result<bool, PlaneError> {
+        Ok(false)
+    }
+
+    fn clear(&self) -> Result<usize, PlaneError> {
+        Ok(0)
+    }
+
+    fn purge_expired(&self) -> Result<usize, PlaneError> {
+        Ok(0)
+    }
+
+    fn list(&self) -> Result<Vec<Ban>, PlaneError> {
+        Ok(Vec::new())
+    }
+
+    fn stats(&self) -> Result<PlaneStats, PlaneError> {
+        Err(self.absent("stats (the XDP program's counters)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_plane_refuses_what_needs_maps_and_says_why() {
+        let p = NoPlane {
+            why: "bpf(): Operation not permitted".into(),
+        };
+        let net: IpNet = "198.18.0.9".parse().unwrap();
+        for e in [
+            p.jail_id("manual").unwrap_err(),
+            p.ban(net, 0, None).unwrap_err(),
+            p.stats().unwrap_err(),
+        ] {
+            let PlaneError::Absent(m) = e else {
+                panic!("{e:?}")
+            };
+            assert!(m.contains("Operation not permitted"), "{m}");
+            assert!(m.contains("configured jails"), "{m}");
+        }
+        // Nothing is in force, so there is nothing to list or lift.
+        assert!(p.list().unwrap().is_empty());
+        assert!(p.jails().unwrap().is_empty());
+        assert!(!p.unban_all_jails(net).unwrap());
+        assert_eq!(p.purge_expired().unwrap(), 0);
     }
 }

@@ -36,12 +36,13 @@ pub fn load_config(args: &DaemonArgs) -> Result<Loaded, String> {
     }
 }
 
-/// Opens the store, decides the mode (`xdp`: whether the program attached
-/// everywhere, or why not) and starts every enabled jail.
+/// Opens the store, decides the mode (`xdp`: whether the program loaded
+/// and attached everywhere, or why not) and starts every enabled jail on
+/// `plane`, the maps (None: the program did not load).
 pub fn start_jails(
     args: &DaemonArgs,
     loaded: Loaded,
-    plane: Dataplane,
+    plane: Option<Dataplane>,
     metrics: Arc<Metrics>,
     xdp: Result<(), String>,
 ) -> anyhow::Result<Arc<Jails>> {
@@ -60,10 +61,10 @@ pub fn start_jails(
     };
     let decision = actions::decide(Mode::from(args.mode), xdp).map_err(anyhow::Error::msg)?;
     log::info!("Mode: {}", decision.reason);
-    let table: Arc<dyn BanTable> = Arc::new(plane);
+    let table = plane.map(|p| Arc::new(p) as Arc<dyn BanTable>);
     let env = JailEnv {
         decision,
-        table: Some(table),
+        table,
         store,
         metrics,
     };
