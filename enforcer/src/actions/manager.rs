@@ -8,7 +8,12 @@ use super::{
     ActionError, ActionImpl, ActionInfo, ActionSpec, Actions, BanOutcome, JailView, parse_target,
     time2str,
 };
-use crate::jail::Ticket;
+use crate::jail::{BanManager, Ticket};
+
+/// Whether `t`, a ban waiting for the store, is still the one in force.
+fn held(bans: &BanManager, t: &Ticket) -> bool {
+    bans.get(&t.fid).is_some_and(|b| b.time == t.time)
+}
 
 /// Everything a [`JailView`] borrows, owned, so actions can be borrowed
 /// mutably while the view is alive.
@@ -187,11 +192,10 @@ impl Actions {
                 // included, so a restart restores the same end.
                 let mut stored = t.clone();
                 stored.ban_time = Some(t.ban_time_or(self.bans.bantime()));
-                if let (Some(store), false) = (self.store.as_ref(), restored)
-                    && let Err(e) = store.add_ban(&self.jail, &stored)
-                {
-                    log::error!("[{}] {e} (the ban is kept to be stored later)", self.jail);
-                    self.unstored.push(&self.jail, stored);
+                if let (Some(store), false) = (self.store.as_deref(), restored) {
+                    let bans = &self.bans;
+                    self.unstored
+                        .add_ban(&self.jail, store, |t| held(bans, t), stored);
                 }
                 BanOutcome {
                     added: true,
@@ -247,10 +251,10 @@ impl Actions {
         now: f64,
     ) -> Result<usize, ActionError> {
         let Some(targets) = targets else {
-            if let Some(store) = &self.store
-                && let Err(e) = store.del_ban(&self.jail, None)
-            {
-                log::error!("[{}] {e}", self.jail);
+            if let Some(store) = self.store.as_deref() {
+                let bans = &self.bans;
+                self.unstored
+                    .del_ban(&self.jail, store, |t| held(bans, t), None);
             }
             return Ok(self.flush(false, None, now));
         };
@@ -281,10 +285,10 @@ impl Actions {
                 continue;
             }
             for id in ids {
-                if let Some(store) = &self.store
-                    && let Err(e) = store.del_ban(&self.jail, Some(&id))
-                {
-                    log::error!("[{}] {e}", self.jail);
+                if let Some(store) = self.store.as_deref() {
+                    let bans = &self.bans;
+                    self.unstored
+                        .del_ban(&self.jail, store, |t| held(bans, t), Some(&id));
                 }
                 if let Some(ticket) = self.bans.remove(&id) {
                     self.unban_one(&ticket);
@@ -298,8 +302,8 @@ impl Actions {
         Ok(cnt)
     }
 
-    /// Offers the bans the store refused to it again (once a second);
-    /// returns how many it took.
+    /// Offers the bans and unbans the store refused to it again (once a
+    /// second); returns how many it took.
     pub fn store_refused(&mut self) -> usize {
         let Some(store) = self.store.as_deref() else {
             return 0;
@@ -308,9 +312,7 @@ impl Actions {
             return 0;
         }
         let bans = &self.bans;
-        self.unstored.retry(&self.jail, store, |t| {
-            bans.get(&t.fid).is_some_and(|b| b.time == t.time)
-        })
+        self.unstored.retry(&self.jail, store, |t| held(bans, t))
     }
 
     /// Lifts bans whose time ran out (at most `max`); returns how many.

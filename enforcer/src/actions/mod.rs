@@ -11,7 +11,8 @@
 //! - [`dataplane`]: [`xdp::BanTable`] on `crate::xdp::Dataplane`;
 //! - [`mode`]: `--mode auto|xdp|commands` and the action mapping;
 //! - [`status`]: `fail2ban-client status` output;
-//! - [`unstored`]: bans the store refused, offered again until it takes them.
+//! - [`unstored`]: bans and unbans the store refused, offered again (in
+//!   order) until it takes them.
 //!
 //! One `Actions` belongs to one jail and is driven from that jail's thread,
 //! so each action sees its commands in order; jails run in parallel.

@@ -68,11 +68,13 @@ fn bans_are_stored_with_the_ban_time_in_force_and_restored_ones_are_not() {
     );
 }
 
-/// A store that refuses writes while `full` is set.
+/// A store that refuses writes while `full` is set; `writes` has those it
+/// took, in order (`+id` a ban, `-id` an unban, `-*` every ban).
 #[derive(Default)]
 struct FullDisk {
     full: std::sync::atomic::AtomicBool,
     inner: RecordingStore,
+    writes: Mutex<Vec<String>>,
 }
 impl crate::jail::BanStore for FullDisk {
     fn get_ban(
@@ -87,9 +89,17 @@ impl crate::jail::BanStore for FullDisk {
         if self.full.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(crate::jail::StoreError("database or disk is full".into()));
         }
+        self.writes.lock().unwrap().push(format!("+{}", t.fid));
         self.inner.add_ban(j, t)
     }
     fn del_ban(&self, j: &str, ip: Option<&str>) -> Result<(), crate::jail::StoreError> {
+        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::jail::StoreError("database or disk is full".into()));
+        }
+        self.writes
+            .lock()
+            .unwrap()
+            .push(format!("-{}", ip.unwrap_or("*")));
         self.inner.del_ban(j, ip)
     }
     fn bans_merged(
@@ -126,7 +136,11 @@ fn bans_the_store_refused_are_stored_once_it_takes_them_again() {
     assert_eq!(a.store_refused(), 0, "still full: nothing taken");
     a.unban(Some(&["198.18.0.2".into()]), false, NOW).unwrap();
     store.full.store(false, Ordering::Relaxed);
-    assert_eq!(a.store_refused(), 2, "the lifted ban is let go");
+    assert_eq!(
+        a.store_refused(),
+        3,
+        "the lifted ban is let go, its unban made"
+    );
     assert_eq!(
         *store.inner.added.lock().unwrap(),
         [
@@ -134,5 +148,52 @@ fn bans_the_store_refused_are_stored_once_it_takes_them_again() {
             ("198.18.0.3".to_string(), Some(900), false)
         ]
     );
+    assert_eq!(
+        *store.writes.lock().unwrap(),
+        ["+198.18.0.1", "+198.18.0.3", "-198.18.0.2"]
+    );
     assert_eq!(a.store_refused(), 0, "each is stored once");
+}
+
+#[test]
+fn an_unban_the_store_refused_is_made_later_and_before_what_followed_it() {
+    use std::sync::atomic::Ordering;
+    let store = Arc::new(FullDisk::default());
+    let mut a = Actions::new(
+        "sshd",
+        900,
+        None,
+        Some(store.clone() as Arc<dyn crate::jail::BanStore>),
+    );
+    a.ban_ticket(ticket("198.18.0.1"), NOW);
+    a.ban_ticket(ticket("198.18.0.2"), NOW);
+    // The disk fills: the unbans are refused, so a restart would restore
+    // both bans, unless they are made later.
+    store.full.store(true, Ordering::Relaxed);
+    a.unban(Some(&["198.18.0.1".into()]), false, NOW).unwrap();
+    a.unban(None, false, NOW).unwrap();
+    assert_eq!(a.store_refused(), 0, "still full: nothing taken");
+    // Space returns, and 198.18.0.1 is banned again before the retry: the
+    // old unbans are made first, so they do not delete its new ban.
+    store.full.store(false, Ordering::Relaxed);
+    assert!(a.ban_ticket(ticket("198.18.0.1"), NOW + 1.0).added);
+    assert_eq!(
+        *store.writes.lock().unwrap(),
+        [
+            "+198.18.0.1",
+            "+198.18.0.2",
+            "-198.18.0.1",
+            "-*",
+            "+198.18.0.1"
+        ]
+    );
+    assert_eq!(a.store_refused(), 0, "each is made once");
+    // Full again: a ban refused, then its unban waits behind it, and the
+    // retry lets the lifted ban go and makes the unban.
+    store.full.store(true, Ordering::Relaxed);
+    assert!(a.ban_ticket(ticket("198.18.0.3"), NOW).added);
+    a.unban(Some(&["198.18.0.3".into()]), false, NOW).unwrap();
+    store.full.store(false, Ordering::Relaxed);
+    assert_eq!(a.store_refused(), 1);
+    assert_eq!(store.writes.lock().unwrap().last().unwrap(), "-198.18.0.3");
 }
