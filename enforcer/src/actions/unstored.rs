@@ -3,9 +3,9 @@
 //! once a second until it takes them, so that a restart restores what was
 //! banned and not what was lifted. A later write first makes those that
 //! wait, and queues behind them while the store still refuses (a retried
-//! unban must not delete a ban stored after it). A
-//! ban lifted in the meantime is let go. Bounded: past [`MAX`] the oldest
-//! are let go, with a line in the log.
+//! unban must not delete a ban stored after it). A ban lifted in the
+//! meantime is let go. Bounded: past [`MAX`] the oldest are let go, with a
+//! line in the log.
 use std::collections::VecDeque;
 
 use crate::jail::{BanStore, StoreError, Ticket};
@@ -97,7 +97,7 @@ impl Unstored {
         banned: impl Fn(&Ticket) -> bool,
     ) -> usize {
         let mut stored = 0;
-        // (the common case: nothing waits)
+        // (mostly nothing waits, and the loop ends at once)
         while let Some(w) = self.queue.front() {
             let r: Result<(), StoreError> = match w {
                 Write::Ban(t) if !banned(t) => {
@@ -114,7 +114,7 @@ impl Unstored {
             stored += 1;
         }
         if stored > 0 {
-            log::info!("[{jail}] {stored} writes the database had refused are stored now");
+            log::info!("[{jail}] {stored} writes the database had refused are made now");
         }
         stored
     }

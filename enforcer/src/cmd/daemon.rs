@@ -2,9 +2,9 @@
 //!
 //! [`run`] turns flags into a loaded, attached data plane (`crate::xdp`), or
 //! none when the program cannot load (the jails' command actions enforce),
-//! and hands it to a [`Daemon`], which owns everything that runs: the book of bans
-//! and its expiry task ([`bans`]), the control socket and what its requests do
-//! ([`handler`]). Shutdown is explicit: [`Daemon::shutdown`] stops accepting,
+//! and hands it to a [`Daemon`], which owns everything that runs: the book
+//! of bans and its expiry task ([`bans`]), the control socket and what its
+//! requests do ([`handler`]). Shutdown is explicit: [`Daemon::shutdown`] stops accepting,
 //! finishes requests in flight and returns; the XDP program stays attached and
 //! the maps pinned, so enforcement never pauses across a restart.
 use std::{process::ExitCode, sync::Arc};
@@ -203,8 +203,13 @@ async fn serve(settings: Settings, args: DaemonArgs, loaded: setup::Loaded) -> a
         }
         Err(e) => {
             let why = format!("the XDP program cannot load: {e}");
-            log::error!("{why}");
-            log::warn!("XDP not in force ({why}): falling back to the jails' command actions");
+            if args.mode == ActionMode::Commands {
+                // (asked for: no fault)
+                log::info!("{why}");
+            } else {
+                log::error!("{why}");
+                log::warn!("XDP not in force ({why}): falling back to the jails' command actions");
+            }
             let plane = NoPlane { why: e.to_string() };
             return serve_with(plane, None, server, args, loaded, Err(why)).await;
         }
