@@ -87,15 +87,7 @@ impl Daemon {
         // system's database (/var/lib/enforcer), shared by every test.
         let db = paths.socket.with_file_name("enforcer.sqlite3");
         let own_db = ["--dbfile".to_string(), db.to_string_lossy().into_owned()];
-        let mut cmd = match wrapper.split_first() {
-            None => ns.command(enforcer_bin()),
-            Some((program, rest)) => {
-                let mut c = ns.command(program);
-                c.args(rest).arg(enforcer_bin());
-                c
-            }
-        };
-        let child = cmd
+        let child = daemon_command(ns, wrapper)
             .arg("--socket")
             .arg(&paths.socket)
             .arg("--bpffs")
@@ -208,6 +200,55 @@ impl Drop for Unload {
         let _ = self.0.cli(&["unload"]);
         if let Some(dir) = self.0.socket.parent() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Asserts that the daemon log at `log` says why XDP is not in force
+/// (`cause`) and that the jails' command actions enforce instead.
+pub fn assert_falls_back_to_commands(log: &Path, cause: &str) {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(log.contains(cause), "{log}");
+    assert!(
+        log.contains("falling back to the jails' command actions"),
+        "{log}"
+    );
+    assert!(log.contains("every action runs as its command"), "{log}");
+}
+
+/// Runs the daemon with `--mode xdp` in `ns` (under `wrapper`, as
+/// [`Daemon::start_under`]) and asserts that it refuses to start, saying
+/// `--mode xdp` and `cause` on stderr.
+pub fn assert_mode_xdp_refuses(
+    ns: &NetNs,
+    paths: &Paths,
+    wrapper: &[&str],
+    args: &[&str],
+    cause: &str,
+) {
+    let out = daemon_command(ns, wrapper)
+        .arg("--socket")
+        .arg(&paths.socket)
+        .arg("--bpffs")
+        .arg(&paths.bpffs)
+        .args(["--mode", "xdp", "--logtarget", "STDERR"])
+        .args(args)
+        .output()
+        .expect("running the daemon");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--mode xdp"), "{stderr}");
+    assert!(stderr.contains(cause), "{stderr}");
+}
+
+/// `enforcer` in `ns`, run by `wrapper` when it is not empty.
+fn daemon_command(ns: &NetNs, wrapper: &[&str]) -> Command {
+    match wrapper.split_first() {
+        None => ns.command(enforcer_bin()),
+        Some((program, rest)) => {
+            let mut c = ns.command(program);
+            c.args(rest).arg(enforcer_bin());
+            c
         }
     }
 }

@@ -75,6 +75,24 @@ impl JailConf {
         )
     }
 
+    /// Our default tree with [`JailConf::own_log_and_db`] and an enabled
+    /// sshd jail on an empty `auth.log` in the work dir, its `options`
+    /// (`key = value` lines) added; returns the tree and that log's path.
+    pub fn ours_with_sshd(options: &str) -> (JailConf, PathBuf) {
+        let conf = JailConf::ours();
+        conf.own_log_and_db();
+        let auth = conf.work.join("auth.log");
+        std::fs::write(&auth, "").expect("creating auth.log");
+        conf.write(
+            "jail.local",
+            &format!(
+                "[sshd]\nenabled = true\nlogpath = {}\n{options}",
+                auth.display()
+            ),
+        );
+        (conf, auth)
+    }
+
     /// The daemon's own fail2ban-format log.
     pub fn log(&self) -> PathBuf {
         self.work.join("enforcer.log")

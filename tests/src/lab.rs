@@ -82,6 +82,37 @@ impl Lab {
         self.friend_end.v4.parse().expect("literal address")
     }
 
+    /// `nft list table inet NAME` in the protected namespace (empty when
+    /// there is no such table): the fallback set of action.d/xdp.conf.
+    pub fn nft_table(&self, name: &str) -> String {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", self.protected.name()])
+            .args(["nft", "list", "table", "inet", name])
+            .output()
+            .expect("running nft");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A listener on port 22 of the protected side (all addresses), for
+    /// [`Lab::banned_reaches_22`] and [`Lab::friend_reaches_22`].
+    pub fn listen_22(&self) -> std::net::TcpListener {
+        self.protected
+            .run(|| std::net::TcpListener::bind(("::", 22)).expect("binding port 22"))
+    }
+
+    /// Whether a TCP connection from the banned side to port 22 gets
+    /// through (2 s).
+    pub fn banned_reaches_22(&self) -> bool {
+        let dst = std::net::SocketAddr::new(self.p_banned.v4.parse().expect("literal"), 22);
+        crate::traffic::tcp_connects(&self.banned, dst, std::time::Duration::from_secs(2))
+    }
+
+    /// As [`Lab::banned_reaches_22`], from the friend side.
+    pub fn friend_reaches_22(&self) -> bool {
+        let dst = std::net::SocketAddr::new(self.p_friend.v4.parse().expect("literal"), 22);
+        crate::traffic::tcp_connects(&self.friend, dst, std::time::Duration::from_secs(2))
+    }
+
     /// `ip -d link show` of a protected-side interface.
     pub fn link_details(&self, ifname: &str) -> String {
         let out = std::process::Command::new("ip")

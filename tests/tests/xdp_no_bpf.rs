@@ -5,7 +5,7 @@
 //! nftables set of action.d/xdp.conf), failures read from the log ban, and
 //! what needs the maps (a ban outside the configured jails, `stats`) is
 //! refused with the reason. With `--mode xdp` the daemon refuses to start.
-use std::{io::Write, net::SocketAddr, process::Command, time::Duration};
+use std::{io::Write, time::Duration};
 
 use tests::{
     daemon::Daemon,
@@ -13,7 +13,6 @@ use tests::{
     lab::Lab,
     sshd::syslog_stamp,
     suite::{self, Tally},
-    traffic,
 };
 
 /// Runs the daemon with the capabilities BPF needs dropped from its
@@ -25,55 +24,23 @@ const NO_BPF: &[&str] = &[
     "--",
 ];
 
-fn nft_table(lab: &Lab) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", lab.protected.name()])
-        .args(["nft", "list", "table", "inet", "enforcer-sshd"])
-        .output()
-        .expect("running nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn without_bpf_the_jails_command_actions_enforce() {
     if !tests::privileged("xdp_no_bpf") {
         return;
     }
     let lab = Lab::new();
-    let conf = JailConf::ours();
-    conf.own_log_and_db();
-    let auth = conf.work.join("auth.log");
-    std::fs::write(&auth, "").unwrap();
-    conf.write(
-        "jail.local",
-        &format!(
-            "[sshd]\nenabled = true\nlogpath = {}\nbackend = auto\n\
-             maxretry = 2\nbantime = 1h\n",
-            auth.display()
-        ),
-    );
+    let (conf, auth) = JailConf::ours_with_sshd("backend = auto\nmaxretry = 2\nbantime = 1h\n");
     let args = ["--iface", &lab.p_banned.ifname, "--config", conf.dir_str()];
     let mut daemon = Daemon::start_under(&lab.protected, lab.paths(), NO_BPF, &args);
     let mut faults = 1;
-    let log = std::fs::read_to_string(conf.log()).unwrap_or_default();
-    assert!(log.contains("the XDP program cannot load"), "{log}");
-    assert!(
-        log.contains("falling back to the jails' command actions"),
-        "{log}"
-    );
-    assert!(log.contains("every action runs as its command"), "{log}");
+    tests::daemon::assert_falls_back_to_commands(&conf.log(), "the XDP program cannot load");
     let p = lab.paths();
 
     // Failures read from the log ban through the fallback set, and the
     // ban is enforced: the attacker's connections no longer get through.
-    let _listener = lab
-        .protected
-        .run(|| std::net::TcpListener::bind(("::", 22)).expect("binding port 22"));
-    let dst: SocketAddr = format!("{}:22", lab.p_banned.v4).parse().unwrap();
-    assert!(
-        traffic::tcp_connects(&lab.banned, dst, Duration::from_secs(2)),
-        "reachable before the ban"
-    );
+    let _listener = lab.listen_22();
+    assert!(lab.banned_reaches_22(), "reachable before the ban");
     let attacker = lab.banned_v4().to_string();
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -89,26 +56,21 @@ fn without_bpf_the_jails_command_actions_enforce() {
     }
     drop(f);
     let mut tries = 0;
-    while !nft_table(&lab).contains(&attacker) {
+    while !lab.nft_table("enforcer-sshd").contains(&attacker) {
         tries += 1;
         assert!(
             tries < 200,
             "no ban from the log: {}\n{}",
-            nft_table(&lab),
+            lab.nft_table("enforcer-sshd"),
             std::fs::read_to_string(conf.log()).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !traffic::tcp_connects(&lab.banned, dst, Duration::from_secs(2)),
+        !lab.banned_reaches_22(),
         "the fallback does not enforce the ban"
     );
-    let friend: SocketAddr = format!("{}:22", lab.p_friend.v4).parse().unwrap();
-    assert!(traffic::tcp_connects(
-        &lab.friend,
-        friend,
-        Duration::from_secs(2)
-    ));
+    assert!(lab.friend_reaches_22());
     let banned = p.cli_ok(&["banned"]);
     assert!(banned.contains(&attacker), "{banned}");
 
@@ -126,33 +88,19 @@ fn without_bpf_the_jails_command_actions_enforce() {
     assert!(stderr.contains("did not load"), "{stderr}");
 
     p.cli_ok(&["unban", &attacker]);
-    assert!(!nft_table(&lab).contains(&attacker));
-    assert!(traffic::tcp_connects(
-        &lab.banned,
-        dst,
-        Duration::from_secs(2)
-    ));
+    assert!(!lab.nft_table("enforcer-sshd").contains(&attacker));
+    assert!(lab.banned_reaches_22(), "reachable after the unban");
     daemon.terminate();
 
     // --mode xdp insists: a clear error, exit 1.
-    let out = lab
-        .protected
-        .command("setpriv")
-        .args(&NO_BPF[1..])
-        .arg(tests::enforcer_bin())
-        .arg("--socket")
-        .arg(&p.socket)
-        .arg("--bpffs")
-        .arg(&p.bpffs)
-        .args(["--iface", &lab.p_banned.ifname, "--mode", "xdp"])
-        .args(["--logtarget", "STDERR", "--config", conf.dir_str()])
-        .output()
-        .unwrap();
+    tests::daemon::assert_mode_xdp_refuses(
+        &lab.protected,
+        p,
+        NO_BPF,
+        &["--iface", &lab.p_banned.ifname, "--config", conf.dir_str()],
+        "cannot load",
+    );
     faults += 1;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("--mode xdp"), "{stderr}");
-    assert!(stderr.contains("cannot load"), "{stderr}");
     suite::report(
         "xdp_no_bpf",
         Tally {

@@ -43,15 +43,15 @@ impl crate::jail::BanStore for RecordingStore {
     }
 }
 
+/// An sshd jail's actions (ban time 900 s) recording in `store`.
+fn sshd_storing_in(store: Arc<dyn crate::jail::BanStore>) -> Actions {
+    Actions::new("sshd", 900, None, Some(store))
+}
+
 #[test]
 fn bans_are_stored_with_the_ban_time_in_force_and_restored_ones_are_not() {
     let store = Arc::new(RecordingStore::default());
-    let mut a = Actions::new(
-        "sshd",
-        900,
-        None,
-        Some(store.clone() as Arc<dyn crate::jail::BanStore>),
-    );
+    let mut a = sshd_storing_in(store.clone());
     a.ban_ticket(ticket("198.18.0.1"), NOW);
     let mut r = ticket("198.18.0.2");
     r.restored = true;
@@ -123,12 +123,7 @@ impl crate::jail::BanStore for FullDisk {
 fn bans_the_store_refused_are_stored_once_it_takes_them_again() {
     use std::sync::atomic::Ordering;
     let store = Arc::new(FullDisk::default());
-    let mut a = Actions::new(
-        "sshd",
-        900,
-        None,
-        Some(store.clone() as Arc<dyn crate::jail::BanStore>),
-    );
+    let mut a = sshd_storing_in(store.clone());
     store.full.store(true, Ordering::Relaxed);
     for ip in ["198.18.0.1", "198.18.0.2", "198.18.0.3"] {
         assert!(a.ban_ticket(ticket(ip), NOW).added, "enforced all the same");
@@ -159,12 +154,7 @@ fn bans_the_store_refused_are_stored_once_it_takes_them_again() {
 fn an_unban_the_store_refused_is_made_later_and_before_what_followed_it() {
     use std::sync::atomic::Ordering;
     let store = Arc::new(FullDisk::default());
-    let mut a = Actions::new(
-        "sshd",
-        900,
-        None,
-        Some(store.clone() as Arc<dyn crate::jail::BanStore>),
-    );
+    let mut a = sshd_storing_in(store.clone());
     a.ban_ticket(ticket("198.18.0.1"), NOW);
     a.ban_ticket(ticket("198.18.0.2"), NOW);
     // The disk fills: the unbans are refused, so a restart would restore
