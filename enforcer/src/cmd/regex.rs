@@ -2,6 +2,7 @@
 //! CONFIG/filter.d, a filter file, or a literal regex) against a log file
 //! or a single line; prints fail2ban-regex's summary, or with `--json` one
 //! object per failure (the contract of ../shared/conformance/f2b_samples.py).
+mod json;
 mod lines;
 
 use std::fs::File;
@@ -15,6 +16,7 @@ use anyhow::Context;
 use crate::cli::RegexArgs;
 use crate::filter::engine::{Found, Matcher, Matches, Prepared, Splitter, Tracker};
 use crate::filter::{Failure, Filter, FilterOptions, FilterParts, UseDns};
+use json::write_json;
 use lines::read_lines;
 
 /// Whether FILTER names a filter file (else it is a literal regex).
@@ -92,26 +94,6 @@ fn load(args: &RegexArgs, set: &[(String, String)]) -> anyhow::Result<Loaded> {
         )
     };
     Ok(Loaded { parts, description })
-}
-
-fn json_line(line: usize, f: &Failure) -> String {
-    let mut fields = serde_json::Map::new();
-    for (k, v) in &f.fields {
-        fields.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
-    if !f.users.is_empty() {
-        fields.insert("users".into(), serde_json::json!(f.users));
-    }
-    serde_json::json!({
-        "line": line,
-        "fid": f.fid,
-        "host": f.host,
-        "time": f.time,
-        "fields": fields,
-        "matches": f.matches.len(),
-        "nofail": f.nofail,
-    })
-    .to_string()
 }
 
 /// Lines per hand-over between the threads.
@@ -466,8 +448,9 @@ fn count(
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     if args.json {
+        let mut fields = Vec::new();
         for f in found {
-            writeln!(out, "{}", json_line(it.lineno, f))?;
+            write_json(out, it.lineno, f, &mut fields)?;
         }
     }
     let c = &mut lines.counts;
