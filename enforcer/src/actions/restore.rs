@@ -1,9 +1,11 @@
-//! Owns [`Actions::restore_tickets`]: putting the bans read from the store
-//! at start back in force, a million of them on a busy server. The jail's
-//! books take them in bulk ([`crate::jail::BanManager::add_many`]) while,
-//! with one XDP action, a second thread writes them into the maps by the
-//! chunk (the kernel's share of a restore is about as large as ours, and
-//! the two overlap on two cores).
+//! Owns [`Actions::restore_tickets`] and [`Actions::restore_stream`]:
+//! putting the bans read from the store at start back in force, a million
+//! of them on a busy server. The jail's books take them in bulk
+//! ([`crate::jail::BanManager::add_stream`]), by the chunk as the store
+//! reads them, while, with one XDP action, a second thread writes them
+//! into the maps by the chunk (the kernel's share of a restore is about as
+//! large as ours: reading the store, filling the books and writing the
+//! maps overlap).
 use super::{ActionImpl, ActionInfo, Actions, xdp::entry_of};
 use crate::jail::{Net, Ticket};
 
@@ -17,12 +19,27 @@ impl Actions {
     /// per-ban lines are at debug level: a million of them would cost more
     /// than the restore), nothing is written back to the store. Returns
     /// how many were banned.
-    pub fn restore_tickets(&mut self, mut tickets: Vec<Ticket>, now: f64) -> usize {
-        for t in &mut tickets {
-            t.restored = true;
-        }
-        let bantime = self.bans.bantime();
+    pub fn restore_tickets(&mut self, tickets: Vec<Ticket>, now: f64) -> usize {
         let hint = tickets.len();
+        self.restore_stream(hint, std::iter::once(tickets), now)
+    }
+
+    /// [`Actions::restore_tickets`] for tickets that arrive by the chunk
+    /// as the store reads them, about `hint` in all: the books take each
+    /// chunk as it comes while the map writer puts the last one in force.
+    pub fn restore_stream(
+        &mut self,
+        hint: usize,
+        chunks: impl Iterator<Item = Vec<Ticket>>,
+        now: f64,
+    ) -> usize {
+        let mut chunks = chunks.map(|mut c| {
+            for t in &mut c {
+                t.restored = true;
+            }
+            c
+        });
+        let bantime = self.bans.bantime();
         let xdps = self
             .list
             .iter()
@@ -51,7 +68,7 @@ impl Actions {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Net, Option<i64>)>>(2);
                 let writer = s.spawn(move || x.ban_stream(hint, rx.into_iter()));
                 let mut chunk = Vec::with_capacity(CHUNK.min(hint));
-                let n = bans.add_many(tickets, now, |t| {
+                let n = bans.add_stream(hint, &mut chunks, now, |t| {
                     log::debug!("[{jail}] Restore Ban {}", t.fid);
                     if let Some(e) = entry_of(t, bantime) {
                         chunk.push(e);
@@ -77,7 +94,7 @@ impl Actions {
                 n
             })
         } else {
-            self.bans.add_many(tickets, now, |t| {
+            self.bans.add_stream(hint, &mut chunks, now, |t| {
                 log::debug!("[{jail}] Restore Ban {}", t.fid);
                 if xdps > 0
                     && let Some(e) = entry_of(t, bantime)

@@ -173,29 +173,46 @@ impl BanManager {
         &mut self,
         tickets: Vec<Ticket>,
         now: f64,
+        added: impl FnMut(&Ticket),
+    ) -> usize {
+        let hint = tickets.len();
+        self.add_stream(hint, std::iter::once(tickets), now, added)
+    }
+
+    /// [`BanManager::add_many`] for tickets that arrive by the chunk (a
+    /// restore reading the store), about `hint` in all: the same outcome
+    /// as adding them all at once (a ticket of an id banned before, or in
+    /// an earlier chunk, is added after the last chunk).
+    pub fn add_stream(
+        &mut self,
+        hint: usize,
+        chunks: impl Iterator<Item = Vec<Ticket>>,
+        now: f64,
         mut added: impl FnMut(&Ticket),
     ) -> usize {
-        self.tickets.reserve(tickets.len());
-        self.index.reserve(tickets.len(), |s| s.hash);
-        let mut ends = Vec::with_capacity(tickets.len());
+        self.tickets.reserve(hint);
+        self.index.reserve(hint, |s| s.hash);
+        let mut ends = Vec::with_capacity(hint);
         let mut again = Vec::new();
         let mut n = 0;
-        for mut t in tickets {
-            let eob = t.end_of_ban(self.bantime);
-            if eob < now {
-                continue;
+        for tickets in chunks {
+            for mut t in tickets {
+                let eob = t.end_of_ban(self.bantime);
+                if eob < now {
+                    continue;
+                }
+                let hash = self.hash(&t.fid);
+                if self.position(&t.fid, hash).is_some() {
+                    again.push((t, hash));
+                    continue;
+                }
+                t.ban_count += 1;
+                self.total += 1;
+                n += 1;
+                ends.push((key(eob), t.fid.clone()));
+                added(&t);
+                self.push(t, hash);
             }
-            let hash = self.hash(&t.fid);
-            if self.position(&t.fid, hash).is_some() {
-                again.push((t, hash));
-                continue;
-            }
-            t.ban_count += 1;
-            self.total += 1;
-            n += 1;
-            ends.push((key(eob), t.fid.clone()));
-            added(&t);
-            self.push(t, hash);
         }
         if self.by_end.is_empty() {
             self.by_end = ends.into_iter().collect();
@@ -355,15 +372,33 @@ mod tests {
         let n = many.add_many(batch(), 1000.0, |t| got.push(t.fid.clone()));
         assert_eq!((n, &got), (want.len(), &want));
         assert_eq!(many.total(), one.total());
-        let view = |bm: &BanManager| -> Vec<(String, Option<i64>, u32)> {
-            bm.ordered()
-                .iter()
-                .map(|t| (t.fid.clone(), t.ban_time, t.ban_count))
-                .collect()
-        };
         assert_eq!(view(&many), view(&one));
         assert_eq!(many.next_unban(), one.next_unban());
+        let (books, next) = (view(&many), many.next_unban());
         assert_eq!(many.expired(1e12, 100).len(), 3, "the permanent one stays");
+        // by the chunk (a restore reading the store): the same books, the
+        // ids met again in a later chunk included
+        for size in [1, 2, 3] {
+            let mut chunked = BanManager::new(100);
+            chunked
+                .add(t("198.18.0.5", 900.0, Some(500)), 1000.0)
+                .unwrap();
+            let all = batch();
+            let chunks: Vec<Vec<Ticket>> = all.chunks(size).map(<[Ticket]>::to_vec).collect();
+            let mut got2 = Vec::new();
+            let n2 =
+                chunked.add_stream(2, chunks.into_iter(), 1000.0, |t| got2.push(t.fid.clone()));
+            assert_eq!((n2, &got2), (n, &got), "chunks of {size}");
+            assert_eq!(view(&chunked), books, "chunks of {size}");
+            assert_eq!(chunked.next_unban(), next);
+        }
+    }
+
+    fn view(bm: &BanManager) -> Vec<(String, Option<i64>, u32)> {
+        bm.ordered()
+            .iter()
+            .map(|t| (t.fid.clone(), t.ban_time, t.ban_count))
+            .collect()
     }
 
     #[test]

@@ -54,6 +54,27 @@ pub trait BanStore: Send + Sync {
         forbantime: Option<i64>,
         now: f64,
     ) -> Result<Vec<Ticket>, StoreError>;
+    /// How many bans [`BanStore::current_bans`] would give (at most).
+    fn count_current_bans(
+        &self,
+        jail: &str,
+        forbantime: Option<i64>,
+        now: f64,
+    ) -> Result<usize, StoreError> {
+        self.current_bans(jail, forbantime, now).map(|t| t.len())
+    }
+    /// [`BanStore::current_bans`] handed to `each` by the chunk as they are
+    /// read (`each` returning false stops the read).
+    fn current_bans_each(
+        &self,
+        jail: &str,
+        forbantime: Option<i64>,
+        now: f64,
+        each: &mut dyn FnMut(Vec<Ticket>) -> bool,
+    ) -> Result<(), StoreError> {
+        each(self.current_bans(jail, forbantime, now)?);
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -353,31 +353,58 @@ impl Jail {
     /// marked restored, ignore list applied, ban time corrected to end at
     /// the same time.
     pub fn restore(&mut self, now: f64) -> Vec<Ticket> {
-        let Some(store) = self.store.clone() else {
-            return Vec::new();
-        };
-        let forbantime = (!self.bantime.settings.increment).then(|| self.bantime());
-        let tickets = match store.current_bans(&self.name, forbantime, now) {
-            Ok(t) => t,
-            Err(e) => {
-                log::error!("[{}] restore bans: {e}", self.name);
-                return Vec::new();
-            }
-        };
-        // In place: a million tickets are not copied into a second vector.
-        let mut tickets = tickets;
-        let default = forbantime.unwrap_or(self.bantime());
-        tickets.retain_mut(|t| {
-            // fail2ban's order: the ignore list first (an ignorecommand
-            // runs for every stored ban), then the end.
-            if self.is_ignored(t).is_some() {
-                return false;
-            }
-            t.restored = true;
-            let btm = t.ban_time_or(default);
-            btm == -1 || btm as f64 - (now - t.time).max(0.0) > 0.0
+        let mut all = Vec::new();
+        self.restore_each(now, &mut |mut c| {
+            all.append(&mut c);
+            true
         });
-        tickets
+        all
+    }
+
+    /// How many bans [`Jail::restore`] reads from the store (before the
+    /// ignore list and the ends sort them out); 0 without a store.
+    pub fn restore_count(&self, now: f64) -> usize {
+        let Some(store) = &self.store else { return 0 };
+        store
+            .count_current_bans(&self.name, self.restore_bantime(), now)
+            .unwrap_or_else(|e| {
+                log::error!("[{}] restore bans: {e}", self.name);
+                0
+            })
+    }
+
+    /// [`Jail::restore`] handed to `each` by the chunk as the store reads
+    /// them (`each` returning false stops the read).
+    pub fn restore_each(&mut self, now: f64, each: &mut dyn FnMut(Vec<Ticket>) -> bool) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let forbantime = self.restore_bantime();
+        let default = forbantime.unwrap_or(self.bantime());
+        let name = self.name.clone();
+        let r = store.current_bans_each(&name, forbantime, now, &mut |mut tickets| {
+            // In place: a million tickets are not copied into a second vector.
+            tickets.retain_mut(|t| {
+                // fail2ban's order: the ignore list first (an ignorecommand
+                // runs for every stored ban), then the end.
+                if self.is_ignored(t).is_some() {
+                    return false;
+                }
+                t.restored = true;
+                let btm = t.ban_time_or(default);
+                btm == -1 || btm as f64 - (now - t.time).max(0.0) > 0.0
+            });
+            tickets.is_empty() || each(tickets)
+        });
+        if let Err(e) = r {
+            log::error!("[{name}] restore bans: {e}");
+        }
+    }
+
+    /// The fixed ban time a restore reads bans within (bantime.increment
+    /// off), or `None`.
+    fn restore_bantime(&self) -> Option<i64> {
+        (!self.bantime.settings.increment).then(|| self.bantime())
     }
 }
 

@@ -130,7 +130,31 @@ impl BanStore for Store {
         self.current_tickets(jail, now.floor() as i64, forbantime)
             .map_err(err)
     }
+
+    fn count_current_bans(
+        &self,
+        jail: &str,
+        forbantime: Option<i64>,
+        now: f64,
+    ) -> Result<usize, jail::StoreError> {
+        self.count_current(jail, now.floor() as i64, forbantime)
+            .map_err(err)
+    }
+
+    fn current_bans_each(
+        &self,
+        jail: &str,
+        forbantime: Option<i64>,
+        now: f64,
+        each: &mut dyn FnMut(Vec<Ticket>) -> bool,
+    ) -> Result<(), jail::StoreError> {
+        self.current_tickets_each(jail, now.floor() as i64, forbantime, RESTORE_CHUNK, each)
+            .map_err(err)
+    }
 }
+
+/// Tickets a restore reads from the store at a time.
+const RESTORE_CHUNK: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -258,6 +258,11 @@ fn is_canonical(addr: &std::net::IpAddr, text: &str) -> bool {
     &buf[..n] == text.as_bytes()
 }
 
+/// The rows of jail `?1` in force at `?2` (and begun after `?3` when not
+/// NULL), for [`Store::current_tickets_each`] and [`Store::count_current`].
+const CURRENT: &str = "FROM bips WHERE jail = ?1 AND (timeofban + bantime > ?2 OR bantime <= -1) \
+     AND (?3 IS NULL OR timeofban > ?3)";
+
 /// A `bips` row as a restored ticket (ban time `-2` = the jail's).
 fn ticket_row(row: &Row<'_>, max_matches: usize) -> rusqlite::Result<Ticket> {
     let ip = match row.get_ref(0)? {
@@ -289,32 +294,82 @@ impl Store {
         now: i64,
         forbantime: Option<i64>,
     ) -> Result<Vec<Ticket>> {
+        let mut all = Vec::new();
+        self.current_tickets_each(jail, now, forbantime, usize::MAX, &mut |mut c| {
+            all.append(&mut c);
+            true
+        })?;
+        Ok(all)
+    }
+
+    /// How many rows [`Store::current_tickets`] would read (a count, not a
+    /// read: what a restore sizes its books and its map writes by).
+    pub fn count_current(&self, jail: &str, now: i64, forbantime: Option<i64>) -> Result<usize> {
+        let since = forbantime.filter(|f| *f >= 0).map(|f| now - f);
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT count(*) {CURRENT}"),
+                params![jail, now, since],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n.max(0) as usize)
+    }
+
+    /// [`Store::current_tickets`] handed to `each` by the `chunk` as the
+    /// rows are read, so that a restore puts the first bans in force while
+    /// the store still reads the rest (`each` returning false stops the
+    /// read). Ids stored in another spelling than their address's
+    /// canonical one are renamed once the read is done.
+    pub fn current_tickets_each(
+        &self,
+        jail: &str,
+        now: i64,
+        forbantime: Option<i64>,
+        chunk: usize,
+        each: &mut dyn FnMut(Vec<Ticket>) -> bool,
+    ) -> Result<()> {
         let max = self.max_matches() as usize;
         let since = forbantime.filter(|f| *f >= 0).map(|f| now - f);
-        let mut tickets: Vec<Ticket> = self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT ip, timeofban, bantime, bancount, data FROM bips \
-                 WHERE jail = ?1 AND (timeofban + bantime > ?2 OR bantime <= -1) \
-                 AND (?3 IS NULL OR timeofban > ?3)",
-            )?;
-            let rows = st.query_map(params![jail, now, since], |r| ticket_row(r, max))?;
-            rows.collect()
-        })?;
+        let chunk = chunk.max(1);
         let mut renamed = Vec::new();
-        for t in &mut tickets {
-            let Some(addr) = t.ip else { continue };
-            if !is_canonical(&addr, &t.fid) {
-                let new = addr.to_string();
-                let old = std::mem::replace(&mut t.fid, new.clone());
-                renamed.push((old, new));
+        let mut canonical = |tickets: &mut Vec<Ticket>| {
+            for t in tickets {
+                let Some(addr) = t.ip else { continue };
+                if !is_canonical(&addr, &t.fid) {
+                    let new = addr.to_string();
+                    let old = std::mem::replace(&mut t.fid, new.clone());
+                    renamed.push((old, new));
+                }
             }
-        }
+        };
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT ip, timeofban, bantime, bancount, data {CURRENT}"
+            ))?;
+            let mut rows = st.query(params![jail, now, since])?;
+            let mut batch = Vec::new();
+            while let Some(r) = rows.next()? {
+                batch.push(ticket_row(r, max)?);
+                if batch.len() == chunk {
+                    canonical(&mut batch);
+                    if !each(std::mem::take(&mut batch)) {
+                        return Ok(());
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                canonical(&mut batch);
+                each(batch);
+            }
+            Ok(())
+        })?;
         if !renamed.is_empty()
             && let Err(e) = self.rename_targets(jail, &renamed)
         {
             log::error!("[{jail}] database: storing canonical addresses: {e}");
         }
-        Ok(tickets)
+        Ok(())
     }
 
     /// Renames stored ids of `jail` (`(old, new)` pairs) in `bips` and
@@ -356,158 +411,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::banstore::ticket_of;
-
-    /// The one-pass decoder reads `data` exactly as the value-tree path.
-    #[test]
-    fn data_decodes_as_the_value_path_does() {
-        let cases: &[&[u8]] = &[
-            br#"{"failures": 1}"#,
-            br#"{}"#,
-            br#"{"matches": ["a", "b", "c"], "failures": 3, "user": "root"}"#,
-            br#"{"matches": [["x", "y"], "z", 5, null], "failures": 2.5, "n": 7, "o": {"k": [1]}}"#,
-            br#"{"matches": "not a list", "failures": "x"}"#,
-            br#"{"matches": {"a": 1}, "failures": -3}"#,
-            br#"[1, 2]"#,
-            br#"null"#,
-            br#"not json"#,
-            b"{\"matches\": [\"caf\xe9\"], \"failures\": 4}",
-            br#"{"failures": 1} trailing"#,
-        ];
-        for &bytes in cases {
-            for max in [0u32, 1, 2, 10] {
-                let via_value = {
-                    let data = serde_json::from_slice(bytes).unwrap_or_else(|_| {
-                        serde_json::from_str(&String::from_utf8_lossy(bytes))
-                            .unwrap_or_else(|_| Value::Object(Default::default()))
-                    });
-                    let b = BanRecord {
-                        jail: "j".into(),
-                        ip: "198.18.0.1".into(),
-                        time_of_ban: 0,
-                        bantime: 1,
-                        bancount: 1,
-                        data: crate::store::bans::trim_matches(&data, max),
-                    };
-                    ticket_of(&b)
-                };
-                let d = ticket_data(bytes, max as usize);
-                let shown = String::from_utf8_lossy(bytes);
-                assert_eq!(d.matches, via_value.matches, "{shown} max {max}");
-                assert_eq!(d.failures as u32, via_value.failures, "{shown}");
-                assert_eq!(d.fields, via_value.data, "{shown}");
-            }
-        }
-    }
-
-    #[test]
-    fn canonical_check_agrees_with_display() {
-        for text in [
-            "2001:db8:1::1a",
-            "2001:db8:1::0:1a",
-            "2001:DB8::1",
-            "2001:db8::1",
-            "2001:db8:0:0:1::1",
-            "2001:db8::1:0:0:1",
-            "2001:0db8::1",
-            "::",
-            "::1",
-            "1::",
-            "0:0:1::",
-            "2001:db8:1:2:3:4:5:6",
-            "2001:db8:0:1:2:3:4:5",
-            "2001:db8::2:3:4:5:6",
-            "::ffff:198.18.0.7",
-            "::198.18.0.7",
-            "198.18.0.7",
-        ] {
-            let a: std::net::IpAddr = text.parse().unwrap();
-            let a = crate::jail::ignore::canonical(a);
-            assert_eq!(is_canonical(&a, text), a.to_string() == text, "{text}");
-        }
-        for i in 0..70_000u32 {
-            let a = std::net::IpAddr::V6(std::net::Ipv6Addr::new(
-                0x2001,
-                0xdb8,
-                (i % 3) as u16,
-                0,
-                (i >> 16) as u16,
-                (i % 5) as u16,
-                (i >> 8) as u16 & 0xff,
-                i as u16,
-            ));
-            assert!(is_canonical(&a, &a.to_string()), "{a}");
-        }
-    }
-
-    #[test]
-    fn current_tickets_read_a_jails_rows_in_force() {
-        let s = Store::open_in_memory().unwrap();
-        let rec = |jail: &str, ip: &str, t: i64, bt: i64| BanRecord {
-            jail: jail.into(),
-            ip: ip.into(),
-            time_of_ban: t,
-            bantime: bt,
-            bancount: 2,
-            data: serde_json::json!({"matches": ["m1", "m2"], "failures": 4, "user": "u"}),
-        };
-        s.add_ban(&rec("sshd", "198.18.0.1", 1000, 600)).unwrap();
-        s.add_ban(&rec("sshd", "198.18.0.2", 1000, 100)).unwrap();
-        s.add_ban(&rec("sshd", "198.18.0.3", 500, -1)).unwrap();
-        s.add_ban(&rec("sshd", "198.18.0.4", 1000, -2)).unwrap();
-        s.add_ban(&rec("other", "198.18.0.5", 1000, 600)).unwrap();
-        let mut got = s.current_tickets("sshd", 1200, None).unwrap();
-        got.sort_by(|a, b| a.fid.cmp(&b.fid));
-        let ids: Vec<_> = got.iter().map(|t| t.fid.as_str()).collect();
-        // .2 ended at 1100; -2 rows (the jail's ban time) are always current.
-        assert_eq!(ids, ["198.18.0.1", "198.18.0.3", "198.18.0.4"]);
-        let t = &got[0];
-        assert_eq!(
-            (t.time, t.ban_time, t.ban_count, t.failures, t.retry),
-            (1000.0, Some(600), 2, 4, 4)
-        );
-        assert_eq!(t.ip, Some("198.18.0.1".parse().unwrap()));
-        assert_eq!(t.matches, ["m1", "m2"]);
-        assert_eq!(t.data.get("user").map(String::as_str), Some("u"));
-        assert_eq!(got[2].ban_time, None, "ban time -2 is the jail's");
-        // A fixed ban time: only bans that started within it.
-        let within = s.current_tickets("sshd", 1200, Some(300)).unwrap();
-        assert_eq!(within.len(), 2, "the ban of 500 started too early");
-
-        // Another spelling of an address comes back canonical, and its rows
-        // are renamed: an unban by address then finds and deletes them.
-        s.add_ban(&rec("sshd", "2001:db8:1::0:1a", 1000, 600))
-            .unwrap();
-        s.add_ban(&rec("sshd", "::ffff:198.18.0.7", 1000, 600))
-            .unwrap();
-        let mut got = s.current_tickets("sshd", 1200, None).unwrap();
-        got.sort_by(|a, b| a.fid.cmp(&b.fid));
-        let ids: Vec<_> = got.iter().map(|t| t.fid.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "198.18.0.1",
-                "198.18.0.3",
-                "198.18.0.4",
-                "198.18.0.7",
-                "2001:db8:1::1a"
-            ]
-        );
-        assert_eq!(got[3].ip, Some("198.18.0.7".parse().unwrap()));
-        assert!(s.remove_ban("sshd", "2001:db8:1::1a").unwrap());
-        assert!(s.remove_ban("sshd", "198.18.0.7").unwrap());
-        assert!(
-            s.ban_log(Some("sshd"), Some("2001:db8:1::0:1a"))
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(s.current_tickets("sshd", 1200, None).unwrap().len(), 3);
-
-        let others = s.current_rows_except(&["sshd"], 1200).unwrap();
-        assert_eq!(others.len(), 1);
-        assert_eq!(others[0].jail, "other");
-        assert_eq!(s.current_rows_except(&[], 1200).unwrap().len(), 4);
-    }
-}
+mod tests;

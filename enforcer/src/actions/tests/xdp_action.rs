@@ -162,6 +162,31 @@ fn set_bantime_moves_the_ends_of_default_bans_in_the_kernel_too() {
 /// once, with its end, while the books take them in; duplicates and
 /// ended bans do not; a flush then lifts every one.
 #[test]
+fn a_restore_by_the_chunk_writes_what_a_whole_one_does() {
+    let tickets = |n: usize| -> Vec<Ticket> {
+        let mut v: Vec<Ticket> = (0..n)
+            .map(|i| ticket(&format!("2001:db8:1::{:x}:{:x}", i >> 16, i & 0xffff)))
+            .collect();
+        v.push(ticket("2001:db8:1::0:5")); // again, in a later chunk
+        v
+    };
+    let n = 40_000;
+    let whole = Arc::new(FakeTable::default());
+    let mut a = started_on(&whole);
+    whole.log.lock().unwrap().clear();
+    assert_eq!(a.restore_tickets(tickets(n), NOW), n);
+    let chunked = Arc::new(FakeTable::default());
+    let mut b = started_on(&chunked);
+    chunked.log.lock().unwrap().clear();
+    let all = tickets(n);
+    let chunks: Vec<Vec<Ticket>> = all.chunks(7_000).map(<[Ticket]>::to_vec).collect();
+    assert!(chunks.len() > 5);
+    assert_eq!(b.restore_stream(10, chunks.into_iter(), NOW), n);
+    assert_eq!(b.ban_manager().size(), n);
+    assert_eq!(*chunked.log.lock().unwrap(), *whole.log.lock().unwrap());
+}
+
+#[test]
 fn restore_writes_every_ban_through_the_chunked_writer() {
     let table = Arc::new(FakeTable::default());
     let mut a = started_on(&table);

@@ -116,9 +116,25 @@ impl JailState {
         Ok(st)
     }
 
+    /// Puts the stored bans back in force: one thread reads them from the
+    /// store (and checks the ignore list) by the chunk while this one
+    /// enters them in the books and the actions' map writer writes them,
+    /// so the three overlap.
     fn restore(&mut self, now: f64) {
-        let tickets = self.jail.restore(now);
-        self.actions.restore_tickets(tickets, now);
+        let hint = self.jail.restore_count(now);
+        let (jail, actions) = (&mut self.jail, &mut self.actions);
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let reader = std::thread::Builder::new()
+                .name(format!("restore-{}", jail.name()))
+                .spawn_scoped(s, move || {
+                    jail.restore_each(now, &mut |chunk| tx.send(chunk).is_ok())
+                });
+            if let Err(e) = reader {
+                log::error!("restore bans: cannot start a thread: {e}");
+            }
+            actions.restore_stream(hint, rx.into_iter(), now);
+        });
         self.metrics
             .set_active_bans(&self.def.name, self.actions.ban_manager().size() as i64);
     }
