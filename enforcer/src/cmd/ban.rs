@@ -39,7 +39,7 @@ pub fn run(global: &GlobalArgs, mut args: BanArgs) -> anyhow::Result<ExitCode> {
     let reply: BanReply = serde_json::from_value(result)?;
     let until = format_expiry(reply.expiry, crate::cmd::daemon::bans::now());
     for target in &reply.banned {
-        println!("banned {target} in jail {} ({until})", reply.jail);
+        crate::outln!("banned {target} in jail {} ({until})", reply.jail);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,19 +32,24 @@ pub fn run(global: &GlobalArgs, args: BannedArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if reply.bans.is_empty() {
-        println!("no bans");
+        crate::outln!("no bans");
         return Ok(ExitCode::SUCCESS);
     }
     let now = crate::cmd::daemon::bans::now();
     let tw = reply.bans.iter().map(|b| b.target.len()).max().unwrap_or(0);
     let jw = reply.bans.iter().map(|b| b.jail.len()).max().unwrap_or(0);
+    let mut out = super::out::buffered();
     for b in &reply.bans {
-        println!(
-            "{:tw$}  {:jw$}  {}",
-            b.target,
-            b.jail,
-            format_expiry(b.expiry, now)
+        super::out::put(
+            &mut out,
+            format_args!(
+                "{:tw$}  {:jw$}  {}",
+                b.target,
+                b.jail,
+                format_expiry(b.expiry, now)
+            ),
         );
     }
+    super::out::finish(out);
     Ok(ExitCode::SUCCESS)
 }

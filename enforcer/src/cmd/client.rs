@@ -50,14 +50,14 @@ pub fn call_and_print(global: &GlobalArgs, request: &Request, json: bool) -> Exi
     if json {
         print_json(&result["value"]);
     } else {
-        println!("{}", result["text"].as_str().unwrap_or_default());
+        crate::outln!("{}", result["text"].as_str().unwrap_or_default());
     }
     ExitCode::SUCCESS
 }
 
 /// Prints `value` as one line of JSON.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+    crate::outln!("{value}");
 }
 
 /// `2026-12-01 18:30:00 UTC` for unix seconds.

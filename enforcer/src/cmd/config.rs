@@ -113,6 +113,6 @@ pub fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         }
         std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
     }
-    println!("wrote {} files to {}", files.len(), dir.display());
+    crate::outln!("wrote {} files to {}", files.len(), dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@ pub fn run(a: ImportDbArgs) -> anyhow::Result<ExitCode> {
         .import_fail2ban_db(&a.file)
         .with_context(|| format!("importing {}", a.file.display()))?;
     if a.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({
                 "from": a.file, "into": a.dbfile, "jails": r.jails,
@@ -23,7 +23,7 @@ pub fn run(a: ImportDbArgs) -> anyhow::Result<ExitCode> {
             })
         );
     } else {
-        println!(
+        crate::outln!(
             "imported from {}: {} jail(s), {} ban(s) ({} current), {} log position(s) into {}",
             a.file.display(),
             r.jails,

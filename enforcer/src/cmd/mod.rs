@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod get;
 pub mod import_db;
+pub mod out;
 pub mod ping;
 pub mod regex;
 pub mod reload;
@@ -43,7 +44,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Config(ConfigCommand::Dump(a))) => config::dump(a),
         Some(Command::Config(ConfigCommand::Check(a))) => config::check(a),
         Some(Command::Config(ConfigCommand::Init { dir })) => config::init(&dir),
-        Some(Command::Regex(a)) => regex::run(a),
+        Some(Command::Regex(a)) => match regex::run(a) {
+            // `enforcer regex … | head`: the reader has what it wanted
+            Err(e) if out::is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+            r => r,
+        },
         Some(Command::ImportFail2banDb(a)) => import_db::run(a),
     }
 }

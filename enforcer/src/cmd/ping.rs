@@ -15,7 +15,7 @@ pub fn run(global: &GlobalArgs, args: JsonArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&result);
     } else {
-        println!("Server replied: {}", result.as_str().unwrap_or_default());
+        crate::outln!("Server replied: {}", result.as_str().unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }

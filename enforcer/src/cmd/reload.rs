@@ -24,7 +24,7 @@ pub fn run(global: &GlobalArgs, args: ReloadArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&result);
     } else {
-        println!("OK");
+        crate::outln!("OK");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,12 +24,15 @@ pub fn run(global: &GlobalArgs, args: StatsArgs) -> anyhow::Result<ExitCode> {
         ("dropped", s.dropped_packets, s.dropped_bytes),
         ("observed", s.observed_packets, s.observed_bytes),
     ] {
-        println!("{what:<9} {packets:>14} packets {bytes:>16} bytes");
+        crate::outln!("{what:<9} {packets:>14} packets {bytes:>16} bytes");
     }
     for j in &s.jails {
-        println!(
+        crate::outln!(
             "jail {}: {} dropped ({} bytes), {} observed",
-            j.jail, j.dropped_packets, j.dropped_bytes, j.observed_packets
+            j.jail,
+            j.dropped_packets,
+            j.dropped_bytes,
+            j.observed_packets
         );
     }
     Ok(ExitCode::SUCCESS)

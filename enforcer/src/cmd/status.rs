@@ -24,7 +24,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
         let value = result.get("value").unwrap_or(&result);
         print_json(value);
     } else {
-        println!("{}", result["text"].as_str().unwrap_or_default());
+        crate::outln!("{}", result["text"].as_str().unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ pub fn run(global: &GlobalArgs, args: JsonArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&result);
     } else {
-        println!("Shutdown successful");
+        crate::outln!("Shutdown successful");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,15 +27,15 @@ pub fn run(global: &GlobalArgs, args: UnbanArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if args.all {
-        println!("unbanned {} bans", result["unbanned"].as_u64().unwrap_or(0));
+        crate::outln!("unbanned {} bans", result["unbanned"].as_u64().unwrap_or(0));
         return Ok(ExitCode::SUCCESS);
     }
     let reply: UnbanReply = serde_json::from_value(result)?;
     for t in &reply.unbanned {
-        println!("unbanned {t}");
+        crate::outln!("unbanned {t}");
     }
     for t in &reply.not_banned {
-        println!("{t} was not banned");
+        crate::outln!("{t} was not banned");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,11 +20,11 @@ pub fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         while global.socket.exists() && start.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        println!("stopped the daemon at {}", global.socket.display());
+        crate::outln!("stopped the daemon at {}", global.socket.display());
     }
     match crate::xdp::unload(&global.bpffs) {
         Ok(done) => {
-            println!(
+            crate::outln!(
                 "detached {} links ({}), removed {} maps under {}",
                 done.links.len(),
                 done.links.join(", "),

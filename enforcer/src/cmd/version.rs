@@ -16,7 +16,7 @@ pub fn run(global: &GlobalArgs, args: JsonArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&result);
     } else {
-        println!("{}", result["version"].as_str().unwrap_or_default());
+        crate::outln!("{}", result["version"].as_str().unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
