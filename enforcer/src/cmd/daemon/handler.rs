@@ -137,31 +137,35 @@ impl<P: BanPlane> Control<P> {
     }
 
     fn banned(&self, jail: Option<String>, targets: &[String]) -> Response {
-        let filter = match parse_targets(targets) {
-            Ok(n) => n,
-            Err(e) => return Response::bad_request(e.to_string()),
-        };
-        let jail_id = match &jail {
+        match self.banned_reply(jail.as_deref(), targets) {
+            Ok(r) => Response::ok(r),
+            Err(e) => e,
+        }
+    }
+
+    /// The maps' bans (of `jail`, covering one of `targets`), sorted by
+    /// target, as `banned` answers; Err: the answer is a refusal.
+    pub(super) fn banned_reply(
+        &self,
+        jail: Option<&str>,
+        targets: &[String],
+    ) -> Result<BannedReply, Response> {
+        let filter = parse_targets(targets).map_err(|e| Response::bad_request(e.to_string()))?;
+        let jail_id = match jail {
             None => None,
             Some(name) => match self.book.plane().find_jail(name) {
                 Ok(Some(id)) => Some(id),
-                Ok(None) => return Response::bad_request(format!("unknown jail '{name}'")),
-                Err(e) => return plane_error(e),
+                Ok(None) => return Err(Response::bad_request(format!("unknown jail '{name}'"))),
+                Err(e) => return Err(plane_error(e)),
             },
         };
-        let mut bans = match self.book.list() {
-            Ok(b) => b,
-            Err(e) => return plane_error(e),
-        };
+        let mut bans = self.book.list().map_err(plane_error)?;
         bans.retain(|b| jail_id.is_none_or(|j| b.jail == j));
         if !filter.is_empty() {
             bans.retain(|b| filter.iter().any(|f| covers(f, b)));
         }
         bans.sort_by_key(|b| (b.net, b.jail));
-        let names = match self.book.jail_names() {
-            Ok(n) => n,
-            Err(e) => return plane_error(e),
-        };
+        let names = self.book.jail_names().map_err(plane_error)?;
         let bans = bans
             .into_iter()
             .map(|b| BanInfo {
@@ -173,7 +177,7 @@ impl<P: BanPlane> Control<P> {
                 expiry: b.expiry,
             })
             .collect();
-        Response::ok(BannedReply {
+        Ok(BannedReply {
             bans,
             ..BannedReply::default()
         })

@@ -5,11 +5,9 @@
 //!
 //! Text replies carry both the data (`value`, or the reply of the v1
 //! command) and, where fail2ban-client prints a tree, the `text` to print.
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::sync::Arc;
 
+use hashbrown::{HashMap, HashSet};
 use serde_json::{Value, json};
 
 use super::{
@@ -22,9 +20,9 @@ use crate::{
     actions::{self, Flavor, parse_target, status::filter_section},
     control::{
         Handler, Request, Response,
-        protocol::{BanInfo, BanReply, BannedReply, UnbanReply},
+        protocol::{BanInfo, BanReply, UnbanReply},
     },
-    jail::{JailSettings, Ticket},
+    jail::{JailSettings, Net, Ticket},
 };
 
 /// How long `banned` waits for a jail's own records: its thread may be
@@ -363,17 +361,10 @@ impl<P: BanPlane> FullControl<P> {
         {
             return self.v1.handle(Request::Banned { jail, targets }).await;
         }
-        let r = self
-            .v1
-            .handle(Request::Banned {
-                jail: None,
-                targets: targets.clone(),
-            })
-            .await;
-        if !r.ok {
-            return r;
-        }
-        let mut reply: BannedReply = serde_json::from_value(r.result).unwrap_or_default();
+        let mut reply = match self.v1.banned_reply(None, &targets) {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
         // A configured jail's own record is authoritative (its end as
         // stored, not as converted through the kernel's clock); bans
         // carried out by commands only (no XDP entry) come from it too.
@@ -400,16 +391,23 @@ impl<P: BanPlane> FullControl<P> {
         // canonical ("2001:db8:1::1a"); restored bans are canonical too, but
         // a jail's live ban keeps its id as the log wrote it ("2001:DB8::1A");
         // indexed, since a restored jail holds a million.
-        let wanted: HashSet<String> = targets.iter().map(|t| canonical(t)).collect();
-        let mut index: HashMap<(String, String), usize> = reply
-            .bans
-            .iter()
-            .enumerate()
-            .map(|(i, b)| ((b.jail.clone(), canonical(&b.target)), i))
-            .collect();
+        let wanted: HashSet<Target> = targets.iter().map(|t| Target::of(t)).collect();
+        // (jails are few, and a list is mostly runs of one jail)
+        let mut jails: Vec<String> = Vec::new();
+        let mut jail_id = |name: &str| match jails.iter().rposition(|j| j == name) {
+            Some(id) => id,
+            None => {
+                jails.push(name.to_string());
+                jails.len() - 1
+            }
+        };
+        let mut index: HashMap<(usize, Target), usize> = HashMap::with_capacity(reply.bans.len());
+        for (i, b) in reply.bans.iter().enumerate() {
+            index.insert((jail_id(&b.jail), Target::of(&b.target)), i);
+        }
         for (_, bans) in records {
             for b in bans {
-                let key = (b.jail.clone(), canonical(&b.target));
+                let key = (jail_id(&b.jail), Target::of(&b.target));
                 match index.get(&key) {
                     Some(&i) => reply.bans[i].expiry = b.expiry,
                     None if wanted.is_empty() || wanted.contains(&key.1) => {
@@ -420,20 +418,29 @@ impl<P: BanPlane> FullControl<P> {
                 }
             }
         }
+        drop(index);
         if let Some(j) = &jail {
             reply.bans.retain(|b| &b.jail == j);
         }
         reply
             .bans
-            .sort_by(|a, b| (&a.jail, &a.target).cmp(&(&b.jail, &b.target)));
+            .sort_unstable_by(|a, b| (&a.jail, &a.target).cmp(&(&b.jail, &b.target)));
         Response::ok(reply)
     }
 }
 
-/// A target's canonical spelling (`2001:db8:0::1` → `2001:db8::1`), or the
-/// text itself when it is not an address or CIDR.
-fn canonical(target: &str) -> String {
-    parse_target(target).map_or_else(|_| target.to_string(), |(s, _)| s)
+/// What a ban is merged by: its address or prefix, whatever the spelling
+/// (`2001:db8:0::1` = `2001:db8::1`), or its text when it is neither.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Net(Net),
+    Text(String),
+}
+
+impl Target {
+    fn of(text: &str) -> Target {
+        Net::parse(text).map_or_else(|| Target::Text(text.to_string()), Target::Net)
+    }
 }
 
 impl<P: BanPlane> Handler for FullControl<P> {
@@ -501,14 +508,21 @@ impl<P: BanPlane> Handler for FullControl<P> {
 
 #[cfg(test)]
 mod tests {
-    use super::canonical;
+    use super::Target;
 
     #[test]
     fn targets_merge_by_address_not_spelling() {
-        assert_eq!(canonical("2001:db8:1::0:1a"), "2001:db8:1::1a");
-        assert_eq!(canonical("2001:DB8::1"), "2001:db8::1");
-        assert_eq!(canonical("198.18.0.0/15"), "198.18.0.0/15");
-        assert_eq!(canonical("::ffff:198.18.0.7"), "198.18.0.7");
-        assert_eq!(canonical("not an address"), "not an address");
+        let same = |a, b| assert_eq!(Target::of(a), Target::of(b), "{a} = {b}");
+        same("2001:db8:1::0:1a", "2001:db8:1::1a");
+        same("2001:DB8::1", "2001:db8::1");
+        same("198.18.0.0/15", "198.18.0.0/15");
+        same("::ffff:198.18.0.7", "198.18.0.7");
+        same("198.18.0.7/32", "198.18.0.7");
+        assert_ne!(Target::of("198.18.0.7"), Target::of("198.18.0.8"));
+        assert_ne!(Target::of("198.18.0.0/16"), Target::of("198.18.0.0/15"));
+        assert_eq!(
+            Target::of("not an address"),
+            Target::Text("not an address".into())
+        );
     }
 }
