@@ -174,14 +174,28 @@ impl Store {
 
     /// Removes an id's bans in every jail (`unban ADDR`); returns the jails it was in.
     pub fn remove_ip(&self, ip: &str) -> Result<Vec<String>> {
+        self.remove_ip_except(ip, &[])
+    }
+
+    /// Removes an id's bans in every jail but those of `skip` (whose own
+    /// threads store and forget their bans, in order); returns the jails
+    /// it was in.
+    pub fn remove_ip_except(&self, ip: &str, skip: &[&str]) -> Result<Vec<String>> {
+        let not_in = not_in(skip.len(), 2);
+        let mut args: Vec<&str> = vec![ip];
+        args.extend_from_slice(skip);
         self.write(|tx| {
             let jails = {
-                let mut st = tx.prepare("SELECT jail FROM bips WHERE ip = ?1 ORDER BY jail")?;
-                st.query_map([ip], |r| r.get(0))?
+                let mut st = tx.prepare(&format!(
+                    "SELECT jail FROM bips WHERE ip = ?1{not_in} ORDER BY jail"
+                ))?;
+                st.query_map(rusqlite::params_from_iter(&args), |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()?
             };
-            tx.execute("DELETE FROM bips WHERE ip = ?1", [ip])?;
-            tx.execute("DELETE FROM bans WHERE ip = ?1", [ip])?;
+            let params = rusqlite::params_from_iter(&args);
+            tx.execute(&format!("DELETE FROM bips WHERE ip = ?1{not_in}"), params)?;
+            let params = rusqlite::params_from_iter(&args);
+            tx.execute(&format!("DELETE FROM bans WHERE ip = ?1{not_in}"), params)?;
             Ok(jails)
         })
     }
@@ -197,9 +211,16 @@ impl Store {
 
     /// Removes every ban of every jail (`unban --all`).
     pub fn remove_all_bans(&self) -> Result<usize> {
+        self.remove_all_bans_except(&[])
+    }
+
+    /// Removes every ban of every jail but those of `skip`.
+    pub fn remove_all_bans_except(&self, skip: &[&str]) -> Result<usize> {
+        let (not_in, args) = (not_in(skip.len(), 1), rusqlite::params_from_iter(skip));
+        let cond = not_in.replacen(" AND", " WHERE", 1);
         self.write(|tx| {
-            let n = tx.execute("DELETE FROM bips", [])?;
-            tx.execute("DELETE FROM bans", [])?;
+            let n = tx.execute(&format!("DELETE FROM bips{cond}"), args.clone())?;
+            tx.execute(&format!("DELETE FROM bans{cond}"), args)?;
             Ok(n)
         })
     }
@@ -329,4 +350,14 @@ impl Store {
             Ok(n)
         })
     }
+}
+
+/// ` AND jail NOT IN (?first, …)` for `n` jails bound from parameter
+/// `first` on (nothing when `n` is 0).
+fn not_in(n: usize, first: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let holes: Vec<String> = (first..first + n).map(|i| format!("?{i}")).collect();
+    format!(" AND jail NOT IN ({})", holes.join(", "))
 }

@@ -26,6 +26,11 @@ impl ManualStore {
         !self.configured.contains(jail)
     }
 
+    /// The configured jails, whose bans their own threads store.
+    fn configured_names(&self) -> Vec<&str> {
+        self.configured.iter().map(String::as_str).collect()
+    }
+
     /// Records bans of `jail` made at `now` until `expiry`, in one commit.
     pub fn record(
         &self,
@@ -57,19 +62,23 @@ impl ManualStore {
         let r = match jail {
             Some(j) if self.keeps(j) => self.store.remove_ban(j, &net.to_string()).map(drop),
             Some(_) => Ok(()),
-            None => self.store.remove_ip(&net.to_string()).map(drop),
+            None => (self.store)
+                .remove_ip_except(&net.to_string(), &self.configured_names())
+                .map(drop),
         };
         if let Err(e) = r {
             log::error!("database: forgetting the ban of {net}: {e}");
         }
     }
 
-    /// Forgets every ban of `jail` (`None`: of every jail).
+    /// Forgets every ban of `jail` (`None`: of every jail we keep).
     pub fn forget_all(&self, jail: Option<&str>) {
         let r = match jail {
             Some(j) if self.keeps(j) => self.store.remove_jail_bans(j).map(drop),
             Some(_) => Ok(()),
-            None => self.store.remove_all_bans().map(drop),
+            None => (self.store)
+                .remove_all_bans_except(&self.configured_names())
+                .map(drop),
         };
         if let Err(e) = r {
             log::error!("database: forgetting bans: {e}");
@@ -78,8 +87,7 @@ impl ManualStore {
 
     /// The stored bans in force of jails we keep, by jail: (net, expiry).
     pub fn current(&self, now: i64) -> Vec<JailBans> {
-        let skip: Vec<&str> = self.configured.iter().map(String::as_str).collect();
-        let rows = match self.store.current_bans_except(&skip, now, None) {
+        let rows = match (self.store).current_bans_except(&self.configured_names(), now, None) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("database: reading manual bans: {e}");
@@ -159,5 +167,54 @@ mod tests {
         fresh.unban_all(None).unwrap();
         let again = BanBook::new(FakePlane::with_capacity(100)).with_store(manual(&store));
         assert_eq!(again.restore().unwrap(), 0, "unban --all forgets them");
+    }
+
+    #[test]
+    fn forgetting_by_every_jail_leaves_the_configured_jails_rows_to_them() {
+        let store = Arc::new(Store::open_dbfile(&DbFile::Memory).unwrap().unwrap());
+        let row = |jail: &str, ip: &str| crate::store::BanRecord {
+            jail: jail.into(),
+            ip: ip.into(),
+            time_of_ban: now(),
+            bantime: 600,
+            bancount: 1,
+            data: serde_json::json!({"failures": 1}),
+        };
+        for (jail, ip) in [
+            ("manual", "198.18.0.1"),
+            ("sshd", "198.18.0.1"),
+            ("manual", "198.18.0.2"),
+            ("sshd", "198.18.0.2"),
+        ] {
+            store.add_ban(&row(jail, ip)).unwrap();
+        }
+        let jails_of = |ip: &str| -> Vec<String> {
+            let mut j: Vec<String> = (store.ban_log(None, Some(ip)).unwrap())
+                .into_iter()
+                .map(|r| r.jail)
+                .collect();
+            j.sort();
+            j
+        };
+        let m = manual(&store);
+        // `unban 198.18.0.1`: sshd's own thread forgets its row, in order
+        // with its other writes; the book forgets only the jails it keeps
+        m.forget(None, &net("198.18.0.1"));
+        assert_eq!(jails_of("198.18.0.1"), ["sshd"]);
+        assert_eq!(jails_of("198.18.0.2"), ["manual", "sshd"]);
+        m.forget_all(None);
+        assert_eq!(jails_of("198.18.0.2"), ["sshd"]);
+        assert_eq!(jails_of("198.18.0.1"), ["sshd"]);
+        // the current-ban rows (`bips`) too
+        let current: Vec<(String, String)> = (store.current_rows(None, now()).unwrap())
+            .into_iter()
+            .map(|r| (r.jail, r.ip))
+            .collect();
+        assert_eq!(current.len(), 2);
+        assert!(current.iter().all(|(j, _)| j == "sshd"), "{current:?}");
+        // with no jail configured, every row is the book's
+        store.remove_ip("198.18.0.1").unwrap();
+        assert!(jails_of("198.18.0.1").is_empty());
+        assert_eq!(store.remove_all_bans().unwrap(), 1);
     }
 }
