@@ -3,7 +3,11 @@
 //! [`ethernet`] skips up to two VLAN tags; [`ipv4`]/[`ipv6`] read the fixed
 //! header; [`ipv6_transport`] (only called for a banned source) walks the
 //! extension headers; [`dest_port`] reads the transport's destination port.
-//! `None` anywhere means "cannot parse": the caller passes the packet.
+//! `None` anywhere means "cannot parse" (cut short): the caller passes the
+//! packet (the kernel drops what is cut inside its headers). A chain of
+//! extension headers deeper than we walk is not cut short: it is
+//! [`PROTO_UNKNOWN`], which every jail's scope covers, so that a banned
+//! source cannot slip past its ban behind a few padding headers.
 //!
 //! Written for the verifier: no enums carrying data, scalars out, and the
 //! packet offset is dead as soon as the port is read so that verifier
@@ -20,11 +24,16 @@ const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ROUTING: u8 = 43;
 const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_AH: u8 = 51;
 const IPPROTO_DSTOPTS: u8 = 60;
 const IPPROTO_SCTP: u8 = 132;
 
-/// IPv6 extension headers walked before giving up (and passing).
+/// IPv6 extension headers walked before calling the transport unknown.
 const MAX_EXT_HEADERS: usize = 6;
+
+/// The transport of a packet whose extension headers go deeper than
+/// [`MAX_EXT_HEADERS`] (255, reserved by IANA): in every jail's scope.
+pub const PROTO_UNKNOWN: u8 = 255;
 
 pub use common::{PORT_FRAGMENT, PORT_NONE};
 
@@ -99,15 +108,17 @@ pub fn ipv6(ctx: &XdpContext, l3: usize) -> Option<([u8; 16], u8)> {
 }
 
 /// Walks IPv6 extension headers (hop-by-hop, routing, destination options,
-/// fragment) from `off`; returns (transport protocol, its destination
-/// port or `PORT_*`). `None`: truncated, or deeper than we walk.
+/// fragment, authentication) from `off`; returns (transport protocol, its
+/// destination port or `PORT_*`); ([`PROTO_UNKNOWN`], `PORT_FRAGMENT`)
+/// when the chain is deeper than we walk. `None`: cut short.
 #[inline(always)]
 pub fn ipv6_transport(ctx: &XdpContext, next: u8, off: usize) -> Option<(u8, u32)> {
     let mut next = next;
     let mut off = off;
     for _ in 0..MAX_EXT_HEADERS {
         match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT => {}
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT | IPPROTO_AH => {
+            }
             _ => return Some((next, dest_port(ctx, next, off)?)),
         }
         let e = bytes::<4>(ctx, off)?;
@@ -118,12 +129,21 @@ pub fn ipv6_transport(ctx: &XdpContext, next: u8, off: usize) -> Option<(u8, u32
             }
             next = e[0];
             off += 8;
+        } else if next == IPPROTO_AH {
+            // AH counts its length in 4-byte units, less 2 (RFC 4302).
+            next = e[0];
+            off += (e[1] as usize + 2) * 4;
         } else {
             next = e[0];
             off += (e[1] as usize + 1) * 8;
         }
     }
-    None
+    match next {
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT | IPPROTO_AH => {
+            Some((PROTO_UNKNOWN, PORT_FRAGMENT))
+        }
+        _ => Some((next, dest_port(ctx, next, off)?)),
+    }
 }
 
 /// Destination port of a TCP, UDP or SCTP header at `off` (all three start

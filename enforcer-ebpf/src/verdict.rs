@@ -5,8 +5,8 @@
 //! crosses function boundaries in a register.
 use aya_ebpf::{helpers::bpf_ktime_get_boot_ns, maps::lpm_trie::Key, programs::XdpContext};
 use common::{
-    BAN_F_OBSERVE, BanValue, MAX_RULES, PORT_FRAGMENT, PROTO_ICMP, PROTO_OTHER, PROTO_SCTP,
-    PROTO_TCP, PROTO_UDP, V4Key, V6Key,
+    BAN_F_OBSERVE, BanValue, MAX_RULES, PORT_FRAGMENT, PROTO_ALL, PROTO_ICMP, PROTO_OTHER,
+    PROTO_SCTP, PROTO_TCP, PROTO_UDP, V4Key, V6Key,
 };
 
 use crate::parse;
@@ -100,6 +100,7 @@ fn decide(exact: (u64, u64, u32), prefix: (u64, u64, u32), proto: u8, port: u32)
         17 => PROTO_UDP,
         132 => PROTO_SCTP,
         1 | 58 => PROTO_ICMP,
+        parse::PROTO_UNKNOWN => PROTO_ALL,
         _ => PROTO_OTHER,
     };
     let covered = covered(proto_bit, port);

@@ -198,6 +198,14 @@ pub fn routing_body() -> Vec<u8> {
     b
 }
 
+/// Body of an authentication header with a 12-byte ICV: 24 bytes long,
+/// its length field in 4-byte units less 2 (RFC 4302).
+pub fn ah_body() -> Vec<u8> {
+    let mut b = vec![4, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1];
+    b.resize(23, 0xaa);
+    b
+}
+
 /// Body of a fragment header: offset in 8-byte units, more-fragments flag.
 pub fn fragment_body(offset: u16, more: bool) -> Vec<u8> {
     let field = (offset << 3) | more as u16;

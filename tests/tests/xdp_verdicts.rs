@@ -266,10 +266,28 @@ fn ipv6_extension_headers() {
     let later = [(44, fragment_body(185, false))];
     let p = eth(&[], 0x86dd, &ipv6(BANNED6, &later, TCP, &[0u8; 24]));
     assert_eq!(f.run(&p), XDP_DROP);
-    // Deeper than the parser walks (7 headers): pass.
+    // An authentication header (its length in 4-byte units) is walked.
+    let ah = [(51, ah_body())];
+    let p = eth(&[], 0x86dd, &ipv6(BANNED6, &ah, TCP, &l4(TCP, 22)));
+    assert_eq!(f.run(&p), XDP_DROP, "AH, port 22");
+    let p = eth(&[], 0x86dd, &ipv6(BANNED6, &ah, TCP, &l4(TCP, 80)));
+    assert_eq!(f.run(&p), XDP_PASS, "AH, port 80");
+    // Six headers, as deep as the parser walks: the port still decides.
+    let six: Vec<(u8, Vec<u8>)> = (0..6).map(|_| (60, opts_body())).collect();
+    let p = eth(&[], 0x86dd, &ipv6(BANNED6, &six, TCP, &l4(TCP, 80)));
+    assert_eq!(f.run(&p), XDP_PASS, "six headers, port 80");
+    let p = eth(&[], 0x86dd, &ipv6(BANNED6, &six, TCP, &l4(TCP, 22)));
+    assert_eq!(f.run(&p), XDP_DROP, "six headers, port 22");
+    // Deeper (7 headers): the transport is unknown and in every scope, so
+    // padding headers do not carry a banned source past its ban; a source
+    // that is not banned still passes.
     let deep: Vec<(u8, Vec<u8>)> = (0..7).map(|_| (60, opts_body())).collect();
-    let p = eth(&[], 0x86dd, &ipv6(BANNED6, &deep, TCP, &l4(TCP, 22)));
-    assert_eq!(f.run(&p), XDP_PASS);
+    for port in [22, 80] {
+        let p = eth(&[], 0x86dd, &ipv6(BANNED6, &deep, TCP, &l4(TCP, port)));
+        assert_eq!(f.run(&p), XDP_DROP, "seven headers, port {port}");
+        let p = eth(&[], 0x86dd, &ipv6(FRIEND6, &deep, TCP, &l4(TCP, port)));
+        assert_eq!(f.run(&p), XDP_PASS, "seven headers, not banned");
+    }
 }
 
 #[test]
