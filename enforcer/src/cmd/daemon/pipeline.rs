@@ -123,18 +123,29 @@ impl JailState {
     fn restore(&mut self, now: f64) {
         let hint = self.jail.restore_count(now);
         let (jail, actions) = (&mut self.jail, &mut self.actions);
-        std::thread::scope(|s| {
+        let name = format!("restore-{}", jail.name());
+        let threaded = std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             let reader = std::thread::Builder::new()
-                .name(format!("restore-{}", jail.name()))
+                .name(name)
                 .spawn_scoped(s, move || {
                     jail.restore_each(now, &mut |chunk| tx.send(chunk).is_ok())
                 });
-            if let Err(e) = reader {
-                log::error!("restore bans: cannot start a thread: {e}");
+            match reader {
+                Ok(_) => {
+                    actions.restore_stream(hint, rx.into_iter(), now);
+                    true
+                }
+                Err(e) => {
+                    log::warn!("restore bans: no thread to read the store on ({e}); reading first");
+                    false
+                }
             }
-            actions.restore_stream(hint, rx.into_iter(), now);
         });
+        if !threaded {
+            let tickets = self.jail.restore(now);
+            self.actions.restore_tickets(tickets, now);
+        }
         self.metrics
             .set_active_bans(&self.def.name, self.actions.ban_manager().size() as i64);
     }
