@@ -1,7 +1,7 @@
 //! `enforcer config dump|check|init`: print the `fail2ban-client -d` stream,
 //! validate a tree (exit 2 with every problem as FILE:LINE...), or write the
 //! embedded default tree out for editing.
-use std::{io::Write, path::Path, process::ExitCode};
+use std::{path::Path, process::ExitCode};
 
 use anyhow::Context;
 
@@ -29,17 +29,8 @@ pub fn dump(args: ConfigDirArgs) -> anyhow::Result<ExitCode> {
         text.push_str(&cmd.to_string());
         text.push('\n');
     }
-    emit(&text)?;
+    super::out::text(&text);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(()),
-    }
 }
 
 /// CPU seconds this process has used (wall time misleads on a busy machine).
@@ -87,7 +78,7 @@ pub fn check(args: ConfigDirArgs) -> anyhow::Result<ExitCode> {
                     actions.join(", ")
                 ));
             }
-            emit(&text)?;
+            super::out::text(&text);
             Ok(ExitCode::SUCCESS)
         }
         Err(errs) => Ok(report(&errs)),

@@ -1,6 +1,7 @@
-//! Owns how the client commands print their results: through
-//! [`outln!`](crate::outln), or a [`buffered`] writer for long lists (a
-//! million `banned` lines are not a million writes). A reader that went
+//! Owns how the commands print their results: through
+//! [`outln!`](crate::outln), [`text`] for a whole report (`config dump`),
+//! or a [`buffered`] writer for long lists (a million `banned` lines are
+//! not a million writes). A reader that went
 //! away (`enforcer banned | head`) ends the command quietly and
 //! successfully, as it ends `cat`, where `println!` would panic; any other
 //! failure to write is reported and exits 2.
@@ -18,6 +19,12 @@ macro_rules! outln {
 pub fn line(args: std::fmt::Arguments<'_>) {
     let mut o = io::stdout().lock();
     checked(writeln!(o, "{args}").and_then(|()| o.flush()));
+}
+
+/// `text` as it is (its own newlines) to standard output.
+pub fn text(text: &str) {
+    let mut o = io::stdout().lock();
+    checked(o.write_all(text.as_bytes()).and_then(|()| o.flush()));
 }
 
 /// Standard output, locked and buffered: [`put`] lines into it, then

@@ -181,21 +181,27 @@ impl Store {
     /// threads store and forget their bans, in order); returns the jails
     /// it was in.
     pub fn remove_ip_except(&self, ip: &str, skip: &[&str]) -> Result<Vec<String>> {
-        let not_in = not_in(skip.len(), 2);
+        let not_in = jail_not_in(skip.len());
         let mut args: Vec<&str> = vec![ip];
         args.extend_from_slice(skip);
         self.write(|tx| {
             let jails = {
                 let mut st = tx.prepare(&format!(
-                    "SELECT jail FROM bips WHERE ip = ?1{not_in} ORDER BY jail"
+                    "SELECT jail FROM bips WHERE ip = ? AND {not_in} ORDER BY jail"
                 ))?;
                 st.query_map(rusqlite::params_from_iter(&args), |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()?
             };
             let params = rusqlite::params_from_iter(&args);
-            tx.execute(&format!("DELETE FROM bips WHERE ip = ?1{not_in}"), params)?;
+            tx.execute(
+                &format!("DELETE FROM bips WHERE ip = ? AND {not_in}"),
+                params,
+            )?;
             let params = rusqlite::params_from_iter(&args);
-            tx.execute(&format!("DELETE FROM bans WHERE ip = ?1{not_in}"), params)?;
+            tx.execute(
+                &format!("DELETE FROM bans WHERE ip = ? AND {not_in}"),
+                params,
+            )?;
             Ok(jails)
         })
     }
@@ -216,11 +222,10 @@ impl Store {
 
     /// Removes every ban of every jail but those of `skip`.
     pub fn remove_all_bans_except(&self, skip: &[&str]) -> Result<usize> {
-        let (not_in, args) = (not_in(skip.len(), 1), rusqlite::params_from_iter(skip));
-        let cond = not_in.replacen(" AND", " WHERE", 1);
+        let (not_in, args) = (jail_not_in(skip.len()), rusqlite::params_from_iter(skip));
         self.write(|tx| {
-            let n = tx.execute(&format!("DELETE FROM bips{cond}"), args.clone())?;
-            tx.execute(&format!("DELETE FROM bans{cond}"), args)?;
+            let n = tx.execute(&format!("DELETE FROM bips WHERE {not_in}"), args.clone())?;
+            tx.execute(&format!("DELETE FROM bans WHERE {not_in}"), args)?;
             Ok(n)
         })
     }
@@ -352,12 +357,8 @@ impl Store {
     }
 }
 
-/// ` AND jail NOT IN (?first, …)` for `n` jails bound from parameter
-/// `first` on (nothing when `n` is 0).
-fn not_in(n: usize, first: usize) -> String {
-    if n == 0 {
-        return String::new();
-    }
-    let holes: Vec<String> = (first..first + n).map(|i| format!("?{i}")).collect();
-    format!(" AND jail NOT IN ({})", holes.join(", "))
+/// `jail NOT IN (?, …)` for `n` jails bound in order (SQLite takes an
+/// empty list: every jail).
+pub(super) fn jail_not_in(n: usize) -> String {
+    format!("jail NOT IN ({})", vec!["?"; n].join(","))
 }

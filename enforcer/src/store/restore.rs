@@ -391,10 +391,10 @@ impl Store {
     /// The `bips` rows in force at `now` of every jail but `skip`, as
     /// stored (ban time `-2` kept), sorted by jail and id.
     pub fn current_rows_except(&self, skip: &[&str], now: i64) -> Result<Vec<BanRecord>> {
-        let holes = vec!["?"; skip.len()].join(",");
+        let not_in = super::bans::jail_not_in(skip.len());
         let sql = format!(
             "SELECT jail, ip, timeofban, bantime, bancount, data FROM bips \
-             WHERE jail NOT IN ({holes}) AND (timeofban + bantime > ? OR bantime <= -1) \
+             WHERE {not_in} AND (timeofban + bantime > ? OR bantime <= -1) \
              ORDER BY jail, ip"
         );
         let mut args: Vec<rusqlite::types::Value> = skip
