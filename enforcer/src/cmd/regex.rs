@@ -178,6 +178,8 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         check_all: true,
         raw_host: true,
         now: args.now,
+        // (the summary reports it; --json does not)
+        count_prefregex: !args.json,
         ..FilterOptions::default()
     };
     let warming = crate::filter::date::warm_defaults(loaded.parts.datepattern.as_deref());
@@ -496,6 +498,21 @@ fn report(
     }
     writeln!(out, "\n\nResults\n=======\n")?;
     let stats = filter.stats();
+    if let Some(pref) = filter.prefregex() {
+        writeln!(out, "Prefregex: {} total", stats.pref_hits)?;
+        writeln!(out, "|  {pref}")?;
+        if args.verbose
+            && let Some(r) = filter.prefregex_rust()
+        {
+            let engine = if filter.prefregex_fancy() {
+                " (fancy-regex)"
+            } else {
+                ""
+            };
+            writeln!(out, "|  rust: {r}{engine}")?;
+        }
+        writeln!(out, "`-\n")?;
+    }
     let total: u64 = stats.fail_hits.iter().sum();
     writeln!(out, "Failregex: {total} total")?;
     writeln!(out, "|-  #) [# of hits] regular expression")?;

@@ -55,6 +55,8 @@ impl From<&crate::config::FilterDef> for FilterParts {
 pub struct RegexStats {
     pub fail_hits: Vec<u64>,
     pub ignore_hits: Vec<u64>,
+    /// Lines prefregex matched (fail2ban-regex's "Prefregex: N total").
+    pub pref_hits: u64,
 }
 
 /// A compiled filter with its run-time state (buffer, F-MLFID cache, dates).
@@ -147,7 +149,11 @@ impl Filter {
                 Which::new(&ascii, !opts.check_all)
             })
             .flatten();
+        // Counting prefregex on every line: the splitter lets through the
+        // lines whose prefregex the matcher runs (see `count_prefregex`).
+        let count_later = opts.count_prefregex && pref.is_some();
         let splitter = Splitter {
+            count_later,
             which,
             pref: split_pref,
             dd,
@@ -157,12 +163,16 @@ impl Filter {
             pref_filter: pref_filter.clone(),
             spare: Default::default(),
             content,
+            pref_hits: 0,
             scratch: String::new(),
             last_date: None,
             last_time_text: String::new(),
         };
         let matcher = Matcher {
             ignore_hits: vec![0; ignore.len()],
+            pref_hits: 0,
+            pref_last: false,
+            count_pref: opts.count_prefregex,
             pref,
             fail,
             ignore,
@@ -211,6 +221,18 @@ impl Filter {
             .collect()
     }
 
+    /// Prefregex (Python source, tags expanded), if the filter has one.
+    pub fn prefregex(&self) -> Option<&str> {
+        (self.matcher.pref.as_ref())
+            .or(self.splitter.pref.as_ref())
+            .map(|r| r.pat.source.as_str())
+    }
+
+    /// Prefregex as the Rust engines see it (tags expanded, translated).
+    pub fn prefregex_rust(&self) -> Option<String> {
+        self.prefregex().map(|s| translate::translate(s).pattern)
+    }
+
     /// Whether prefregex runs on fancy-regex.
     pub fn prefregex_fancy(&self) -> bool {
         (self.matcher.pref.as_ref())
@@ -244,6 +266,7 @@ impl Filter {
         RegexStats {
             fail_hits: self.tracker.fail_hits.clone(),
             ignore_hits: self.matcher.ignore_hits.clone(),
+            pref_hits: self.splitter.pref_hits + self.matcher.pref_hits,
         }
     }
 

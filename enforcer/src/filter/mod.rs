@@ -104,6 +104,11 @@ pub struct FilterOptions {
     /// hostile megabyte-long line costs what a normal one does. Syslog
     /// daemons cut lines at 8 KB by default, journald at 48 KB.
     pub max_line: usize,
+    /// Count prefregex's matches on every line, as fail2ban-regex's
+    /// "Prefregex: N total" does: no literal prefilter skips prefregex
+    /// (they only spare failregexes that cannot match, so what is found
+    /// is the same; lines cost more where they are skipped otherwise).
+    pub count_prefregex: bool,
 }
 
 impl Default for FilterOptions {
@@ -116,6 +121,7 @@ impl Default for FilterOptions {
             now: None,
             mlfid_cache: 100,
             max_line: 16 * 1024,
+            count_prefregex: false,
         }
     }
 }

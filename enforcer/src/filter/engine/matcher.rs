@@ -90,6 +90,13 @@ pub struct Matcher {
     pub(super) spare: Vec<TLine>,
     /// Hits per ignoreregex (for `enforcer regex`).
     pub ignore_hits: Vec<u64>,
+    /// Lines (buffers) prefregex matched here.
+    pub pref_hits: u64,
+    /// Whether prefregex matched the last time it ran (fail2ban-regex
+    /// counts that for a line the early ignoreregex pass kept it from).
+    pub(super) pref_last: bool,
+    /// See [`crate::filter::FilterOptions::count_prefregex`].
+    pub(super) count_pref: bool,
 }
 
 impl Matcher {
@@ -104,6 +111,7 @@ impl Matcher {
         for (a, b) in self.ignore_hits.iter_mut().zip(&other.ignore_hits) {
             *a += b;
         }
+        self.pref_hits += other.pref_hits;
     }
 
     /// Matches one prepared line into `out`.
@@ -127,7 +135,12 @@ impl Matcher {
                 text.as_bytes(),
                 &mut self.cand,
             ) {
-                return;
+                if !(self.count_pref && self.pref.is_some()) {
+                    return;
+                }
+                // prefregex runs (and counts); every failregex is tried
+                // (they cannot match)
+                self.cand.clear();
             }
         } else {
             if let [only] = self.buffer.as_mut_slice() {
@@ -210,15 +223,22 @@ impl Matcher {
             && (self.ignore.len() as isize) < nfail as isize - 2
             && self.ignore_line(text, None)
         {
+            // (fail2ban-regex asks prefregex whether it matched, and it
+            // answers for the last line it ran on)
+            if self.pref_last && self.pref.is_some() {
+                self.pref_hits += 1;
+            }
             out.ignored = true;
             return None;
         }
         match (pref, self.pref.as_mut()) {
             (Some(sp), _) => out.pref = Some(sp),
             (None, Some(p)) => {
-                if !p.search(text) {
+                self.pref_last = p.search(text);
+                if !self.pref_last {
                     return None;
                 }
+                self.pref_hits += 1;
                 Spans::set(&mut out.pref, &mut out.spare, p, text);
             }
             (None, None) => {}

@@ -85,6 +85,9 @@ enum Split {
 
 /// The date and prefilter part of a filter.
 pub struct Splitter {
+    /// Prefregex's matches are counted on every line and it runs in the
+    /// matcher: no line is held back here.
+    pub(super) count_later: bool,
     pub(super) dd: DateDetector,
     pub(super) opts: FilterOptions,
     pub(super) maxlines: usize,
@@ -98,6 +101,8 @@ pub struct Splitter {
     pub(super) spare: Spans,
     /// Prefregex's F-CONTENT group (among its spans).
     pub(super) content: Option<usize>,
+    /// Lines prefregex matched here.
+    pub(super) pref_hits: u64,
     pub(super) scratch: String,
     pub(super) last_date: Option<f64>,
     pub(super) last_time_text: String,
@@ -181,12 +186,18 @@ impl Splitter {
                     let b = scratch.as_bytes();
                     // (no prefregex at all: `which` is only built where
                     // prefregex, if any, runs here)
-                    self.which
+                    let may = self
+                        .which
                         .as_mut()
                         .and_then(|w| w.candidates(b, &mut out.cand))
                         .unwrap_or_else(|| {
                             may_match(self.pref_filter.as_ref(), &self.prefilter, b, &mut out.cand)
-                        })
+                        });
+                    if !may && self.count_later {
+                        // every failregex is tried (they cannot match)
+                        out.cand.clear();
+                    }
+                    may || self.count_later
                 }
                 // Prefregex first: its F-CONTENT is what the failregexes
                 // run on, so their literals are looked for there only.
@@ -197,6 +208,7 @@ impl Splitter {
                         .is_none_or(|pf| pf.candidates(scratch.as_bytes(), &mut out.cand))
                         && p.search(&scratch);
                     if ok {
+                        self.pref_hits += 1;
                         Spans::set_taking(&mut out.pref, &mut self.spare, p, &mut scratch);
                     }
                     // (not ok: no match was set)
@@ -263,6 +275,12 @@ impl Splitter {
                 line,
                 &mut out.cand,
             );
+        if !out.may && self.opts.count_prefregex && (self.count_later || self.pref.is_some()) {
+            // prefregex runs (and counts) all the same; every failregex is
+            // tried (they cannot match)
+            out.may = true;
+            out.cand.clear();
+        }
         Spans::clear(&mut out.pref, &mut self.spare);
         if !out.may {
             return;
@@ -277,6 +295,7 @@ impl Splitter {
         if let Some(p) = self.pref.as_mut() {
             out.may = p.search(&out.tl.post);
             if out.may {
+                self.pref_hits += 1;
                 Spans::set(&mut out.pref, &mut self.spare, p, &out.tl.post);
             }
         }

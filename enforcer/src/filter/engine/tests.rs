@@ -79,6 +79,70 @@ fn prefregex_content_and_ignoreregex() {
     assert_eq!(r[1][0].regex, 1);
     assert!(r[2].is_empty() && f.stats().ignore_hits[0] == 1);
     assert!(r[3].is_empty());
+    // fail2ban-regex's "Prefregex: N total": the three `app:` lines
+    assert_eq!(f.stats().pref_hits, 3);
+}
+
+#[test]
+fn prefregex_hits_are_counted_on_every_line_when_asked() {
+    let counting = |pref: &str, fail: &[&str], ignore: &[&str], maxlines: usize| {
+        let parts = FilterParts {
+            name: "t".into(),
+            prefregex: Some(pref.to_string()),
+            failregex: fail.iter().map(|s| s.to_string()).collect(),
+            ignoreregex: ignore.iter().map(|s| s.to_string()).collect(),
+            maxlines,
+            datepattern: None,
+        };
+        let opts = FilterOptions {
+            now: Some(1_124_013_600.0),
+            raw_host: true,
+            count_prefregex: true,
+            ..Default::default()
+        };
+        Filter::from_parts(&parts, &opts).unwrap()
+    };
+    let pref = r"^\s*\S+ app: <F-CONTENT>.+</F-CONTENT>$";
+    let lines = [
+        "2005-08-14 10:00:00 h app: hello",
+        "2005-08-14 10:00:00 h other: x",
+        "2005-08-14 10:00:00 h app: bad login from 192.0.2.1",
+    ];
+    // maxlines > 1: prefregex runs in the matcher over the buffer, also
+    // where no failregex literal is there
+    let mut f = counting(pref, &[r"^bad login from <ADDR>$"], &[], 2);
+    run(&mut f, &lines[..2]);
+    assert_eq!(f.stats().pref_hits, 1);
+    // the early ignoreregex pass (fewer ignoreregexes than failregexes
+    // less 2) comes first: a line it ignores counts what prefregex last said
+    let fails = [
+        r"^bad login from <ADDR>$",
+        r"^denied <ADDR>$",
+        r"^refused <ADDR>$",
+        r"^blocked <ADDR>$",
+    ];
+    let mut f = counting(pref, &fails, &["ignored"], 1);
+    let r = run(
+        &mut f,
+        &[
+            lines[0],
+            "2005-08-14 10:00:00 h app: ignored",
+            lines[1],
+            "2005-08-14 10:00:00 h ignored",
+        ],
+    );
+    assert!(r.iter().all(Vec::is_empty));
+    // hello (1), ignored after a match (2), other: x (no), ignored after a miss (no)
+    assert_eq!(f.stats().pref_hits, 2);
+    // and what is found is the same as without counting
+    let mut plain = filter(Some(pref), &fails, &["ignored"], 1);
+    let mut f = counting(pref, &fails, &["ignored"], 1);
+    let (a, b) = (run(&mut plain, &lines), run(&mut f, &lines));
+    assert_eq!(a, b);
+    assert_eq!(a[2][0].fid, "192.0.2.1");
+    assert!(f.prefregex().is_some_and(|p| p.contains("(?P<content>")));
+    let f = filter(None, &[r"^bad login from <ADDR>$"], &[], 1);
+    assert_eq!((f.stats().pref_hits, f.prefregex()), (0, None));
 }
 
 #[test]
