@@ -16,6 +16,7 @@ pub mod bulk;
 pub mod drop;
 pub mod enforcer;
 pub mod f2b;
+pub mod floor;
 pub mod latency;
 pub mod memory;
 pub mod netns;

@@ -396,12 +396,12 @@ fn regex_table(section: &Value) -> String {
     for r in &rows {
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {} | {} | {:.1} | {} |",
+            "| {} | {:.3} | {} | {} | {} | {} |",
             r["tool"].as_str().unwrap_or(""),
             num(&r["secs"]).unwrap_or(0.0),
             num(&r["cpu_secs"]).map_or("-".to_string(), |c| format!("{c:.2}")),
             fmt_pps(num(&r["lines_per_sec"])),
-            num(&r["max_rss_kib"]).unwrap_or(0.0) / 1024.0,
+            num(&r["max_rss_kib"]).map_or("-".to_string(), |k| format!("{:.1}", k / 1024.0)),
             ratio(num(&r["lines_per_sec"]), f2b),
         );
     }
