@@ -2,7 +2,7 @@
 //! those of the addresses asked about) with their jail and expiry.
 use std::process::ExitCode;
 
-use super::client::{call, format_expiry, print_json};
+use super::client::{call, call_as, format_expiry, print_json};
 use crate::{
     cli::{BannedArgs, GlobalArgs},
     control::{Request, protocol::BannedReply},
@@ -16,15 +16,17 @@ pub fn run(global: &GlobalArgs, args: BannedArgs) -> anyhow::Result<ExitCode> {
         jail: args.jail,
         targets: args.targets,
     };
-    let result = match call(global, &request) {
+    if args.json {
+        match call(global, &request) {
+            Ok(result) => print_json(&result),
+            Err(code) => return Ok(code),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reply: BannedReply = match call_as(global, &request) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    if args.json {
-        print_json(&result);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let reply: BannedReply = serde_json::from_value(result)?;
     if !reply.busy.is_empty() {
         eprintln!(
             "enforcer: busy with an action (not listed: the bans only its commands enforce): {}",

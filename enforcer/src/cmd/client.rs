@@ -29,7 +29,15 @@ pub fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 
 /// Sends one request; a failure is already printed and becomes the exit code.
 pub fn call(global: &GlobalArgs, request: &Request) -> Result<serde_json::Value, ExitCode> {
-    let result = Client::connect(&global.socket, TIMEOUT).and_then(|mut c| c.request(request));
+    call_as(global, request)
+}
+
+/// [`call`] with the result decoded straight into `T`.
+pub fn call_as<T: serde::de::DeserializeOwned>(
+    global: &GlobalArgs,
+    request: &Request,
+) -> Result<T, ExitCode> {
+    let result = Client::connect(&global.socket, TIMEOUT).and_then(|mut c| c.request_as(request));
     result.map_err(|e| {
         let code = match &e {
             ControlError::Refused(body) if body.kind == ErrorKind::BadRequest => USAGE,

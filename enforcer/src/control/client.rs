@@ -80,9 +80,19 @@ impl Client {
 
     /// Sends `request`; a refusal by the daemon becomes [`ControlError::Refused`].
     pub fn request(&mut self, request: &Request) -> Result<serde_json::Value, ControlError> {
+        self.request_as(request)
+    }
+
+    /// [`Client::request`] with the result decoded straight into `T`.
+    pub fn request_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        request: &Request,
+    ) -> Result<T, ControlError> {
         let response = self.call(request)?;
         if response.ok {
-            return Ok(response.result);
+            return response
+                .result_as()
+                .map_err(|e| ControlError::Protocol(format!("unreadable result: {e}")));
         }
         Err(ControlError::Refused(response.error.unwrap_or(ErrorBody {
             kind: super::protocol::ErrorKind::Internal,

@@ -22,7 +22,9 @@
 //! exit 2) or the daemon could not do it ([`ErrorKind::MapFull`],
 //! [`ErrorKind::Internal`]). Later commands (`status`, `get`, `set`, `reload`)
 //! are new variants of [`Request`]; existing ones keep their fields.
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Largest request line the server reads (bytes, newline included).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -139,34 +141,62 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// One response line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One response line. The result is kept encoded ([`RawValue`]): it is
+/// written as it was encoded and decoded once, straight into the type its
+/// reader wants ([`Response::result_as`]), with no `Value` tree between
+/// (for a million bans, most of the time `banned` took).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub result: serde_json::Value,
+    #[serde(default, skip_serializing_if = "no_result")]
+    pub result: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+}
+
+/// A `null` result is left out, as it always was.
+fn no_result(r: &Option<Box<RawValue>>) -> bool {
+    r.as_deref().is_none_or(|r| r.get() == "null")
+}
+
+impl PartialEq for Response {
+    fn eq(&self, other: &Response) -> bool {
+        fn raw(r: &Response) -> Option<&str> {
+            r.result.as_deref().map(RawValue::get)
+        }
+        self.ok == other.ok && self.error == other.error && raw(self) == raw(other)
+    }
 }
 
 impl Response {
     /// A success carrying `result`.
     pub fn ok(result: impl Serialize) -> Response {
-        match serde_json::to_value(result) {
+        match serde_json::value::to_raw_value(&result) {
             Ok(result) => Response {
                 ok: true,
-                result,
+                result: Some(result),
                 error: None,
             },
             Err(e) => Response::error(ErrorKind::Internal, format!("encoding the result: {e}")),
         }
     }
 
+    /// The result decoded as `T` (no result: as `null`).
+    pub fn result_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.result.as_deref().map_or("null", RawValue::get))
+    }
+
+    /// The result as a JSON value (`null` when there is none or it does
+    /// not decode).
+    pub fn value(&self) -> serde_json::Value {
+        self.result_as().unwrap_or_default()
+    }
+
     /// A failure.
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
         Response {
             ok: false,
-            result: serde_json::Value::Null,
+            result: None,
             error: Some(ErrorBody {
                 kind,
                 message: message.into(),
@@ -303,6 +333,16 @@ mod tests {
     fn responses_encode_as_one_line() {
         let line = encode_line(&Response::ok("pong"));
         assert_eq!(line, b"{\"ok\":true,\"result\":\"pong\"}\n");
+        let back: Response = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back.result_as::<String>().unwrap(), "pong");
+        assert_eq!(back, Response::ok("pong"));
+        // no result: the field is left out, and reads back as null
+        let line = encode_line(&Response::ok(()));
+        assert_eq!(line, b"{\"ok\":true}\n");
+        let back: Response = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back.value(), serde_json::Value::Null);
+        let back: Response = serde_json::from_slice(b"{\"ok\":true,\"result\":null}").unwrap();
+        assert_eq!(back.result_as::<Option<u8>>().unwrap(), None);
         let line = encode_line(&Response::bad_request("nope"));
         let back: Response = serde_json::from_slice(&line).unwrap();
         assert!(!back.ok);

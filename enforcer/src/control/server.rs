@@ -347,7 +347,7 @@ mod tests {
         let mut c = BufReader::new(UnixStream::connect(&path).await.unwrap());
         let r = roundtrip(&mut c, b"{\"cmd\":\"ping\"}\n").await;
         assert!(r.ok);
-        assert_eq!(r.result, serde_json::json!("pong"));
+        assert_eq!(r.value(), serde_json::json!("pong"));
         let r = roundtrip(&mut c, b"{\"cmd\":\"ping\"\n").await;
         assert!(!r.ok, "truncated JSON is refused");
         let r = roundtrip(&mut c, b"\x00\xff garbage\n").await;

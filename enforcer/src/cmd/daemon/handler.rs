@@ -275,9 +275,7 @@ mod tests {
 
     fn bans(c: &Control<FakePlane>) -> Vec<BanInfo> {
         let r = call(c, r#"{"cmd":"banned"}"#);
-        serde_json::from_value::<BannedReply>(r.result)
-            .unwrap()
-            .bans
+        r.result_as::<BannedReply>().unwrap().bans
     }
 
     #[test]
@@ -296,9 +294,7 @@ mod tests {
         let e = b[0].expiry.unwrap();
         assert!((now() + 59..=now() + 61).contains(&e));
         let r = call(&c, r#"{"cmd":"banned","targets":["2001:db8::5"]}"#);
-        let only = serde_json::from_value::<BannedReply>(r.result)
-            .unwrap()
-            .bans;
+        let only = r.result_as::<BannedReply>().unwrap().bans;
         assert_eq!(
             only.len(),
             1,
@@ -353,11 +349,11 @@ mod tests {
             &c,
             r#"{"cmd":"unban","targets":["198.18.0.1","198.18.0.9"]}"#,
         );
-        let reply: UnbanReply = serde_json::from_value(r.result).unwrap();
+        let reply: UnbanReply = r.result_as().unwrap();
         assert_eq!(reply.unbanned, ["198.18.0.1"]);
         assert_eq!(reply.not_banned, ["198.18.0.9"]);
         let r = call(&c, r#"{"cmd":"unban","all":true}"#);
-        assert_eq!(r.result["unbanned"], 2);
+        assert_eq!(r.value()["unbanned"], 2);
         assert!(bans(&c).is_empty());
     }
 
@@ -366,6 +362,6 @@ mod tests {
         let (c, rx) = control(1);
         assert!(call(&c, r#"{"cmd":"stop"}"#).ok);
         assert!(*rx.borrow());
-        assert_eq!(call(&c, r#"{"cmd":"ping"}"#).result, "pong");
+        assert_eq!(call(&c, r#"{"cmd":"ping"}"#).value(), "pong");
     }
 }

@@ -338,10 +338,10 @@ impl<P: BanPlane> FullControl<P> {
             return r;
         }
         if all {
-            let n = r.result["unbanned"].as_u64().unwrap_or(0) + from_jails.len() as u64;
+            let n = r.value()["unbanned"].as_u64().unwrap_or(0) + from_jails.len() as u64;
             return Response::ok(json!({ "unbanned": n }));
         }
-        let mut reply: UnbanReply = match serde_json::from_value(r.result) {
+        let mut reply: UnbanReply = match r.result_as() {
             Ok(u) => u,
             Err(e) => return Response::bad_request(e.to_string()),
         };
