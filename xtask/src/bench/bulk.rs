@@ -181,6 +181,11 @@ fn enforcer_rows(
         targets.len(),
         restore.as_secs_f64()
     );
+    let (banned, listed) = daemon2.banned_cli()?;
+    eprintln!(
+        "bench bulk: enforcer banned (the CLI) listed {listed} in {:.2} s",
+        banned.as_secs_f64()
+    );
     // 3. A restart with the bans both pinned and in the store.
     daemon2.stop();
     let start = Instant::now();
@@ -199,11 +204,13 @@ fn enforcer_rows(
         "how": "restore from the store at start (jail with banaction xdp, fail2ban v4 db), empty maps: start until ready",
         "load_secs": restore.as_secs_f64(),
         "restart_secs": restart.as_secs_f64(),
+        "banned_cli_secs": banned.as_secs_f64(),
+        "banned_cli_listed": listed,
         "unban_all_secs": unban.as_secs_f64(),
         "left_after_unban": left,
     }));
     notes.push(format!(
-        "enforcer: load = process start until the control socket answers (program loaded and attached, every jail started, its bans restored into the XDP maps); {restored} of {} were in the maps then; restart = the same with the bans still pinned (merged, not rewritten one by one)",
+        "enforcer: load = process start until the control socket answers (program loaded and attached, every jail started, its bans restored into the XDP maps); {restored} of {} were in the maps then; restart = the same with the bans still pinned (merged, not rewritten one by one); `banned` = the `enforcer banned` command after the restore, to the end of its listing ({listed} lines)",
         targets.len()
     ));
     // 4. The same restore by the baseline binary: the same rows, empty maps.
@@ -219,16 +226,20 @@ fn enforcer_rows(
         let daemon4 = Daemon::start(base, ns, Some(DST_IF), &extra)?;
         let took = start.elapsed();
         let n = daemon4.count_bans()?;
+        let (base_banned, base_listed) = daemon4.banned_cli()?;
         eprintln!(
-            "bench bulk: baseline {} restore of {}: ready in {:.2} s, {n} in the maps",
+            "bench bulk: baseline {} restore of {}: ready in {:.2} s, {n} in the maps; its banned listed {base_listed} in {:.2} s",
             base.display(),
             targets.len(),
-            took.as_secs_f64()
+            took.as_secs_f64(),
+            base_banned.as_secs_f64()
         );
         rows.push(json!({
             "peer": "enforcer (baseline)", "bans": targets.len(), "in_maps": n,
             "how": format!("the same restore by the baseline binary {}, right after", base.display()),
             "load_secs": took.as_secs_f64(),
+            "banned_cli_secs": base_banned.as_secs_f64(),
+            "banned_cli_listed": base_listed,
         }));
         notes.push(format!(
             "baseline: {} restored the same {} rows into empty maps in {:.2} s; the measured binary took {:.2} s ({:.1}x)",

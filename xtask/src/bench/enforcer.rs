@@ -214,6 +214,24 @@ impl Daemon {
         Ok(reply.matches(r#""target":"#).count())
     }
 
+    /// `enforcer banned` (the CLI, as an operator runs it; the daemon's own
+    /// binary) to the end of its output: how long, and the lines listed.
+    pub fn banned_cli(&self) -> Result<(Duration, usize)> {
+        let start = Instant::now();
+        let out = std::process::Command::new(&self.bin)
+            .arg("banned")
+            .arg("--socket")
+            .arg(&self.socket)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .context("running enforcer banned")?;
+        let took = start.elapsed();
+        if !out.status.success() {
+            bail!("enforcer banned failed: {}", out.status);
+        }
+        Ok((took, out.stdout.iter().filter(|&&b| b == b'\n').count()))
+    }
+
     /// Stops the daemon and unloads the program: the pins (and the bans in
     /// the maps) are gone, the database stays.
     pub fn unload(&mut self) {

@@ -310,9 +310,9 @@ fn bulk_table(section: &Value) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| peer | bans | how | load s | bans/s | restart s | unban-all s | unbans/s |"
+        "| peer | bans | how | load s | bans/s | restart s | `banned` s | unban-all s | unbans/s |"
     );
-    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let n = num(&r["bans"]).unwrap_or(0.0);
         let rate = |v: &Value| {
@@ -328,13 +328,14 @@ fn bulk_table(section: &Value) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r["peer"].as_str().unwrap_or(""),
             n,
             r["how"].as_str().unwrap_or(""),
             secs(&r["load_secs"]),
             rate(&r["load_secs"]),
             secs(&r["restart_secs"]),
+            secs(&r["banned_cli_secs"]),
             secs(&r["unban_all_secs"]),
             rate(&r["unban_all_secs"]),
         );
