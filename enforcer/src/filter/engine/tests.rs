@@ -1,6 +1,17 @@
 use super::*;
 
 fn filter(pref: Option<&str>, fail: &[&str], ignore: &[&str], maxlines: usize) -> Filter {
+    build(pref, fail, ignore, maxlines, false)
+}
+
+/// [`filter`], counting prefregex on every line when `count_prefregex`.
+fn build(
+    pref: Option<&str>,
+    fail: &[&str],
+    ignore: &[&str],
+    maxlines: usize,
+    count_prefregex: bool,
+) -> Filter {
     let parts = FilterParts {
         name: "t".into(),
         prefregex: pref.map(str::to_string),
@@ -12,6 +23,7 @@ fn filter(pref: Option<&str>, fail: &[&str], ignore: &[&str], maxlines: usize) -
     let opts = FilterOptions {
         now: Some(1_124_013_600.0),
         raw_host: true,
+        count_prefregex,
         ..Default::default()
     };
     Filter::from_parts(&parts, &opts).unwrap()
@@ -86,21 +98,7 @@ fn prefregex_content_and_ignoreregex() {
 #[test]
 fn prefregex_hits_are_counted_on_every_line_when_asked() {
     let counting = |pref: &str, fail: &[&str], ignore: &[&str], maxlines: usize| {
-        let parts = FilterParts {
-            name: "t".into(),
-            prefregex: Some(pref.to_string()),
-            failregex: fail.iter().map(|s| s.to_string()).collect(),
-            ignoreregex: ignore.iter().map(|s| s.to_string()).collect(),
-            maxlines,
-            datepattern: None,
-        };
-        let opts = FilterOptions {
-            now: Some(1_124_013_600.0),
-            raw_host: true,
-            count_prefregex: true,
-            ..Default::default()
-        };
-        Filter::from_parts(&parts, &opts).unwrap()
+        build(Some(pref), fail, ignore, maxlines, true)
     };
     let pref = r"^\s*\S+ app: <F-CONTENT>.+</F-CONTENT>$";
     let lines = [
