@@ -116,10 +116,8 @@ pub fn ipv6_transport(ctx: &XdpContext, next: u8, off: usize) -> Option<(u8, u32
     let mut next = next;
     let mut off = off;
     for _ in 0..MAX_EXT_HEADERS {
-        match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT | IPPROTO_AH => {
-            }
-            _ => return Some((next, dest_port(ctx, next, off)?)),
+        if !is_extension(next) {
+            return Some((next, dest_port(ctx, next, off)?));
         }
         let e = bytes::<4>(ctx, off)?;
         if next == IPPROTO_FRAGMENT {
@@ -138,12 +136,19 @@ pub fn ipv6_transport(ctx: &XdpContext, next: u8, off: usize) -> Option<(u8, u32
             off += (e[1] as usize + 1) * 8;
         }
     }
-    match next {
-        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT | IPPROTO_AH => {
-            Some((PROTO_UNKNOWN, PORT_FRAGMENT))
-        }
-        _ => Some((next, dest_port(ctx, next, off)?)),
+    if is_extension(next) {
+        return Some((PROTO_UNKNOWN, PORT_FRAGMENT));
     }
+    Some((next, dest_port(ctx, next, off)?))
+}
+
+/// Whether `next` names an extension header [`ipv6_transport`] walks.
+#[inline(always)]
+fn is_extension(next: u8) -> bool {
+    matches!(
+        next,
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT | IPPROTO_AH
+    )
 }
 
 /// Destination port of a TCP, UDP or SCTP header at `off` (all three start
