@@ -498,18 +498,21 @@ fn report(
     }
     writeln!(out, "\n\nResults\n=======\n")?;
     let stats = filter.stats();
-    if let Some(pref) = filter.prefregex() {
+    // " (fancy-regex)" after a regex that does not run on `regex` alone
+    let label = |engine: &str| {
+        if engine.is_empty() {
+            String::new()
+        } else {
+            format!(" ({engine})")
+        }
+    };
+    if let Some((pref, engine)) = filter.prefregex_info() {
         writeln!(out, "Prefregex: {} total", stats.pref_hits)?;
-        writeln!(out, "|  {pref}")?;
+        writeln!(out, "|  {pref}{}", label(engine))?;
         if args.verbose
             && let Some(r) = filter.prefregex_rust()
         {
-            let engine = if filter.prefregex_fancy() {
-                " (fancy-regex)"
-            } else {
-                ""
-            };
-            writeln!(out, "|  rust: {r}{engine}")?;
+            writeln!(out, "|  rust: {r}")?;
         }
         writeln!(out, "`-\n")?;
     }
@@ -523,12 +526,7 @@ fn report(
         .enumerate()
     {
         if *hits > 0 || args.verbose {
-            let engine = if engine.is_empty() {
-                String::new()
-            } else {
-                format!(" ({engine})")
-            };
-            writeln!(out, "|  {:>2}) [{hits}] {re}{engine}", i + 1)?;
+            writeln!(out, "|  {:>2}) [{hits}] {re}{}", i + 1, label(engine))?;
         }
     }
     writeln!(out, "`-\n")?;

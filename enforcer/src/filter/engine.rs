@@ -195,20 +195,12 @@ impl Filter {
     }
 
     /// The failregexes (Python source, tags expanded) and the engine each
-    /// runs on: "" (regex), "regex + checks" (rewritten, see
-    /// [`super::linear`]) or "fancy-regex".
+    /// runs on ([`engine_of`]).
     pub fn failregex_info(&self) -> Vec<(String, &'static str)> {
         self.matcher
             .fail
             .iter()
-            .map(|r| {
-                let engine = match (r.pat.is_fancy(), r.pat.is_linear()) {
-                    (true, _) => "fancy-regex",
-                    (_, true) => "regex + checks",
-                    _ => "",
-                };
-                (r.pat.source.clone(), engine)
-            })
+            .map(|r| (r.pat.source.clone(), engine_of(r)))
             .collect()
     }
 
@@ -221,23 +213,22 @@ impl Filter {
             .collect()
     }
 
-    /// Prefregex (Python source, tags expanded), if the filter has one.
-    pub fn prefregex(&self) -> Option<&str> {
-        (self.matcher.pref.as_ref())
-            .or(self.splitter.pref.as_ref())
-            .map(|r| r.pat.source.as_str())
+    /// Prefregex, wherever it runs (the matcher or the splitter).
+    fn pref_rx(&self) -> Option<&Rx> {
+        (self.matcher.pref.as_ref()).or(self.splitter.pref.as_ref())
+    }
+
+    /// Prefregex (Python source, tags expanded) and the engine it runs on
+    /// ([`engine_of`]), if the filter has one.
+    pub fn prefregex_info(&self) -> Option<(&str, &'static str)> {
+        self.pref_rx()
+            .map(|r| (r.pat.source.as_str(), engine_of(r)))
     }
 
     /// Prefregex as the Rust engines see it (tags expanded, translated).
     pub fn prefregex_rust(&self) -> Option<String> {
-        self.prefregex().map(|s| translate::translate(s).pattern)
-    }
-
-    /// Whether prefregex runs on fancy-regex.
-    pub fn prefregex_fancy(&self) -> bool {
-        (self.matcher.pref.as_ref())
-            .or(self.splitter.pref.as_ref())
-            .is_some_and(|r| r.pat.is_fancy())
+        self.pref_rx()
+            .map(|r| translate::translate(&r.pat.source).pattern)
     }
 
     /// Date templates by name with their hits.
@@ -298,6 +289,16 @@ impl Filter {
             prepared: Prepared::default(),
             matches: Matches::default(),
         }
+    }
+}
+
+/// The engine a regex runs on: "" (regex), "regex + checks" (rewritten,
+/// see [`super::linear`]) or "fancy-regex".
+fn engine_of(r: &Rx) -> &'static str {
+    match (r.pat.is_fancy(), r.pat.is_linear()) {
+        (true, _) => "fancy-regex",
+        (_, true) => "regex + checks",
+        _ => "",
     }
 }
 

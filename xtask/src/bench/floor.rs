@@ -45,7 +45,7 @@ fn prefregex(bin: &Path, config: &Path, line: &str) -> Result<String> {
     let mut lines = text.lines().skip_while(|l| !l.starts_with("Prefregex:"));
     lines
         .find_map(|l| l.strip_prefix("|  rust: "))
-        .map(|r| r.trim_end_matches(" (fancy-regex)").to_string())
+        .map(str::to_string)
         .with_context(|| format!("no prefregex in `enforcer regex -v` output: {text}"))
 }
 

@@ -275,7 +275,8 @@ impl Splitter {
                 line,
                 &mut out.cand,
             );
-        if !out.may && self.opts.count_prefregex && (self.count_later || self.pref.is_some()) {
+        let pref_here = self.opts.count_prefregex && self.pref.is_some();
+        if !out.may && (self.count_later || pref_here) {
             // prefregex runs (and counts) all the same; every failregex is
             // tried (they cannot match)
             out.may = true;

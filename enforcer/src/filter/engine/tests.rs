@@ -138,9 +138,12 @@ fn prefregex_hits_are_counted_on_every_line_when_asked() {
     let (a, b) = (run(&mut plain, &lines), run(&mut f, &lines));
     assert_eq!(a, b);
     assert_eq!(a[2][0].fid, "192.0.2.1");
-    assert!(f.prefregex().is_some_and(|p| p.contains("(?P<content>")));
+    assert!(
+        f.prefregex_info()
+            .is_some_and(|(p, engine)| p.contains("(?P<content>") && engine.is_empty())
+    );
     let f = filter(None, &[r"^bad login from <ADDR>$"], &[], 1);
-    assert_eq!((f.stats().pref_hits, f.prefregex()), (0, None));
+    assert_eq!((f.stats().pref_hits, f.prefregex_info()), (0, None));
 }
 
 #[test]
