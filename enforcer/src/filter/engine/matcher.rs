@@ -35,6 +35,13 @@ pub struct Matches {
     pub ignored: bool,
     /// Prefregex's match (its groups go under every hit's).
     pub pref: Option<Spans>,
+    /// What prefregex said of the line, when the matcher ran it.
+    pub pref_said: Option<bool>,
+    /// The early ignoreregex pass kept prefregex from the line, which
+    /// fail2ban-regex then counts as what prefregex last said: a question
+    /// of line order, answered by the [`super::Tracker`] (the matcher of
+    /// the line before may be another clone).
+    pub pref_as_last: bool,
     /// The failregex matches, in order (at most one unless `check_all`):
     /// the first `len` of `hits`.
     hits: Vec<Hit>,
@@ -46,6 +53,8 @@ impl Matches {
     fn reset(&mut self) {
         self.date = 0.0;
         self.ignored = false;
+        self.pref_said = None;
+        self.pref_as_last = false;
         Spans::clear(&mut self.pref, &mut self.spare);
         self.len = 0;
     }
@@ -92,9 +101,6 @@ pub struct Matcher {
     pub ignore_hits: Vec<u64>,
     /// Lines (buffers) prefregex matched here.
     pub pref_hits: u64,
-    /// Whether prefregex matched the last time it ran (fail2ban-regex
-    /// counts that for a line the early ignoreregex pass kept it from).
-    pub(super) pref_last: bool,
     /// See [`crate::filter::FilterOptions::count_prefregex`].
     pub(super) count_pref: bool,
 }
@@ -225,17 +231,16 @@ impl Matcher {
         {
             // (fail2ban-regex asks prefregex whether it matched, and it
             // answers for the last line it ran on)
-            if self.pref_last && self.pref.is_some() {
-                self.pref_hits += 1;
-            }
+            out.pref_as_last = self.pref.is_some();
             out.ignored = true;
             return None;
         }
         match (pref, self.pref.as_mut()) {
             (Some(sp), _) => out.pref = Some(sp),
             (None, Some(p)) => {
-                self.pref_last = p.search(text);
-                if !self.pref_last {
+                let said = p.search(text);
+                out.pref_said = Some(said);
+                if !said {
                     return None;
                 }
                 self.pref_hits += 1;

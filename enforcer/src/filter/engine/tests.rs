@@ -147,6 +147,51 @@ fn prefregex_hits_are_counted_on_every_line_when_asked() {
 }
 
 #[test]
+fn prefregex_count_of_early_ignored_lines_follows_line_order_across_clones() {
+    // `enforcer regex` on two cores: a clone of the matcher takes some
+    // batches, the tracker sees every line in order.
+    let pref = r"^\s*\S+ app: <F-CONTENT>.+</F-CONTENT>$";
+    let fails = [
+        r"^bad login from <ADDR>$",
+        r"^denied <ADDR>$",
+        r"^refused <ADDR>$",
+        r"^blocked <ADDR>$",
+    ];
+    let lines = [
+        "2005-08-14 10:00:00 h app: hello",
+        // the clone's first line: prefregex last said "yes" (on the first
+        // matcher; the clone itself has not run it yet)
+        "2005-08-14 10:00:00 h app: ignored",
+        "2005-08-14 10:00:00 h other: x",
+        "2005-08-14 10:00:00 h app: hello",
+        // back on the first matcher: prefregex last said "yes" (on the
+        // clone; the first matcher's own last line said "yes" too)
+        "2005-08-14 10:00:00 h ignored",
+    ];
+    let mut one = build(Some(pref), &fails, &["ignored"], 1, true);
+    run(&mut one, &lines);
+    let (mut splitter, mut matcher, mut tracker) =
+        build(Some(pref), &fails, &["ignored"], 1, true).split();
+    let mut helper = matcher.clone();
+    let (mut p, mut m, mut out) = (Prepared::default(), Matches::default(), Vec::new());
+    for (i, l) in lines.iter().enumerate() {
+        splitter.split_line(l.as_bytes(), &mut p);
+        let by = if (1..4).contains(&i) {
+            &mut helper
+        } else {
+            &mut matcher
+        };
+        by.match_prepared(&mut p, &mut m);
+        tracker.apply(&m, &mut out);
+    }
+    matcher.add_counts(&helper);
+    let two = Filter::join("t".into(), splitter, matcher, tracker);
+    // hello, ignored after it, hello, ignored after it
+    assert_eq!(one.stats().pref_hits, 4);
+    assert_eq!(two.stats().pref_hits, one.stats().pref_hits);
+}
+
+#[test]
 fn failregex_without_id_is_an_error() {
     let parts = FilterParts {
         failregex: vec!["^no id here$".into()],

@@ -1,8 +1,10 @@
 //! Owns [`Tracker`], the half of a filter that remembers across lines what
 //! matching alone cannot know: F-MLFID merging (its bounded cache, NOFAIL /
 //! MLFFORGET / MLFGAINED), the failure ids of a match and the
-//! [`Failure`]s they make, pending matches, and the hit counts. It takes
-//! the [`Matches`] of each line from [`super::Matcher`], in line order.
+//! [`Failure`]s they make, pending matches, and the hit counts (with
+//! prefregex's for lines the early ignoreregex pass kept from it, which
+//! depend on the line before). It takes the [`Matches`] of each line from
+//! [`super::Matcher`], in line order.
 //!
 //! A match's groups go into slots of the filter's [`Names`] whose strings
 //! are reused from line to line, a cached F-MLFID entry is changed in
@@ -94,6 +96,10 @@ pub struct Tracker {
     pub fail_hits: Vec<u64>,
     /// Whether an ignoreregex vetoed the last line.
     pub last_ignored: bool,
+    /// What prefregex said of the last line it ran on, and the lines
+    /// counted as that ([`Matches::pref_as_last`]).
+    pref_last: bool,
+    pub pref_hits: u64,
     /// Matches of the last line that named no one yet (F-MLFID pending):
     /// (without F-NOFAIL, with F-NOFAIL). fail2ban-regex counts the first
     /// kind as matched lines, the second as ignored.
@@ -124,6 +130,8 @@ impl Tracker {
             line: String::new(),
             found: IdList::default(),
             last_ignored: false,
+            pref_last: false,
+            pref_hits: 0,
             last_pending: (0, 0),
         }
     }
@@ -131,6 +139,12 @@ impl Tracker {
     /// The rest of fail2ban's `findFailure` for one line's matches:
     /// groups, merging, ids, failures into `out`.
     pub fn apply(&mut self, m: &Matches, out: &mut impl Sink) {
+        if m.pref_as_last && self.pref_last {
+            self.pref_hits += 1;
+        }
+        if let Some(said) = m.pref_said {
+            self.pref_last = said;
+        }
         self.last_ignored = m.ignored;
         self.last_pending = (0, 0);
         let hits = m.hits();
