@@ -376,6 +376,22 @@ fn latency_table(section: &Value) -> String {
     s
 }
 
+/// The fastest and the slowest of a command's runs ("-" without runs): on
+/// a shared host the spread shows how much the machine's load moved the
+/// median.
+fn spread(runs: &Value) -> String {
+    let runs: Vec<f64> = runs
+        .as_array()
+        .map(|a| a.iter().filter_map(num).collect())
+        .unwrap_or_default();
+    let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match runs.is_empty() {
+        true => "-".to_string(),
+        false => format!("{lo:.3}-{hi:.3}"),
+    }
+}
+
 fn regex_table(section: &Value) -> String {
     let rows = section["rows"].as_array().cloned().unwrap_or_default();
     let mut s = String::new();
@@ -387,9 +403,9 @@ fn regex_table(section: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "| tool | seconds | CPU seconds | lines/s | peak RSS MiB | lines/s vs fail2ban-regex |"
+        "| tool | seconds | runs, fastest-slowest | CPU seconds | lines/s | peak RSS MiB | lines/s vs fail2ban-regex |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
     let f2b = rows
         .iter()
         .find(|r| r["tool"] == "fail2ban-regex")
@@ -397,9 +413,10 @@ fn regex_table(section: &Value) -> String {
     for r in &rows {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {} | {} | {} | {} |",
+            "| {} | {:.3} | {} | {} | {} | {} | {} |",
             r["tool"].as_str().unwrap_or(""),
             num(&r["secs"]).unwrap_or(0.0),
+            spread(&r["runs_secs"]),
             num(&r["cpu_secs"]).map_or("-".to_string(), |c| format!("{c:.2}")),
             fmt_pps(num(&r["lines_per_sec"])),
             num(&r["max_rss_kib"]).map_or("-".to_string(), |k| format!("{:.1}", k / 1024.0)),
@@ -409,4 +426,16 @@ fn regex_table(section: &Value) -> String {
     s.push('\n');
     notes(&mut s, section);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_gives_the_fastest_and_slowest_run() {
+        assert_eq!(spread(&serde_json::json!([0.61, 0.5, 0.7])), "0.500-0.700");
+        assert_eq!(spread(&serde_json::json!([])), "-");
+        assert_eq!(spread(&Value::Null), "-");
+    }
 }
