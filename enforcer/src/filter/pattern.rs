@@ -230,6 +230,13 @@ impl Pattern {
     }
 
     /// Fresh capture buffer for this pattern.
+    /// Makes `caps` this pattern's buffers, unless they are already.
+    pub fn own_caps(&self, caps: &mut Caps) {
+        if caps.owner != self.id {
+            *caps = self.caps();
+        }
+    }
+
     pub fn caps(&self) -> Caps {
         Caps {
             slots: vec![None; self.names.len()],
@@ -246,9 +253,7 @@ impl Pattern {
 
     /// Searches `hay` from `start` (look-behind and `^` see the text before it).
     pub fn captures_at(&self, hay: &str, start: usize, caps: &mut Caps) -> bool {
-        if caps.owner != self.id {
-            *caps = self.caps();
-        }
+        self.own_caps(caps);
         if let (Some(t), Some(tl), 0) = (&self.tail, caps.tlocs.as_mut(), start)
             && let Some(m) = t.captures(hay, tl, &mut caps.slots)
         {

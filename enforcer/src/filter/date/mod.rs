@@ -9,6 +9,7 @@
 //! changes as a real search.
 mod memo;
 pub mod strptime;
+mod syslog;
 pub mod template;
 
 use std::sync::{Arc, OnceLock};
@@ -125,6 +126,9 @@ struct Slot {
     memo_hits: u32,
     /// The fields of the match in `caps`, parsed (None: not yet).
     parsed: Option<Option<Parsed>>,
+    /// The stamp of the last match when [`Template::match_syslog`] found
+    /// it (else empty): the same stamp has the same `parsed`.
+    last_stamp: Vec<u8>,
 }
 
 impl Slot {
@@ -143,6 +147,7 @@ impl Slot {
             memo_tries: 0,
             memo_hits: 0,
             parsed: None,
+            last_stamp: Vec::new(),
         }
     }
 
@@ -205,6 +210,9 @@ pub struct DateDetector {
     /// Whether searches may be answered from [`Slot::memo`] and times from
     /// parsed fields (off only to test against the plain path).
     memo: bool,
+    /// Whether syslog stamps of the common shape skip the template's regex
+    /// (`syslog.rs`; off only to test against the plain path).
+    syslog: bool,
 }
 
 pub(crate) fn wall_now() -> f64 {
@@ -241,6 +249,7 @@ impl DateDetector {
             best: Vec::new(),
             best_parsed: None,
             memo: true,
+            syslog: true,
         }
     }
 
@@ -360,6 +369,22 @@ impl DateDetector {
         }
         let memo = self.memo && pos == 0;
         let s = &mut self.slots[i];
+        if pos == 0
+            && self.syslog
+            && let Some(m) = s.t.match_syslog(line, end, &mut s.caps)
+        {
+            let stamp = &line.as_bytes()[..m.end];
+            if s.last_stamp != stamp {
+                s.last_stamp.clear();
+                s.last_stamp.extend_from_slice(stamp);
+                s.parsed = None;
+            }
+            // (the memo's entry no longer has its slots in `caps`)
+            s.memo = None;
+            s.tpl_hits += 1;
+            return Some(m);
+        }
+        s.last_stamp.clear();
         let hay = &line.as_bytes()[..end];
         if memo {
             s.memo_tries = s.memo_tries.saturating_add(1);

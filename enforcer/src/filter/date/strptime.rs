@@ -360,15 +360,34 @@ pub struct Fields<'a> {
     pub v: [Option<&'a str>; 20],
 }
 
+/// The strptime keys [`Fields`] holds, by index.
+const KEYS: [&str; 18] = [
+    "y", "Y", "m", "B", "b", "d", "H", "I", "M", "S", "f", "A", "a", "w", "j", "z", "Z", "p",
+];
+
 /// Index of a strptime key in [`Fields`].
 pub fn key_index(k: &str) -> Option<usize> {
-    const KEYS: [&str; 17] = [
-        "y", "Y", "m", "B", "b", "d", "H", "I", "M", "S", "f", "A", "a", "w", "j", "z", "Z",
-    ];
-    match k {
-        "p" => Some(17),
-        _ => KEYS.iter().position(|x| *x == k),
+    KEYS.iter().position(|x| *x == k)
+}
+
+/// [`key_index`] of a key known to be there, at compile time (a stamp's
+/// fields are read for every new second of a log).
+const fn key(k: &str) -> usize {
+    let mut i = 0;
+    while i < KEYS.len() {
+        let (a, b) = (KEYS[i].as_bytes(), k.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
     }
+    panic!("not a strptime key")
 }
 
 /// The now-independent part of a stamp's captured fields: numbers parsed,
@@ -387,33 +406,39 @@ pub struct Parsed {
 
 /// Parses captured fields (None when their zone is unknown: no date at all).
 pub fn parse(f: &Fields) -> Option<Parsed> {
-    let g = |k: &str| key_index(k).and_then(|i| f.v[i]);
-    let num = |k: &str| g(k).and_then(|v| v.trim().parse::<i64>().ok());
+    // a key's index, found at compile time
+    macro_rules! at {
+        ($k:literal) => {
+            const { key($k) }
+        };
+    }
+    let g = |i: usize| f.v[i];
+    let num = |i: usize| g(i).and_then(|v| v.trim().parse::<i64>().ok());
     let mut year = None;
-    if let Some(y) = num("y") {
+    if let Some(y) = num(at!("y")) {
         year = Some(if y <= 2000 { y + 2000 } else { y });
     }
-    if let Some(y) = num("Y") {
+    if let Some(y) = num(at!("Y")) {
         year = Some(y);
     }
-    let mut month = num("m").map(|m| m as u32);
-    if let Some(b) = g("B") {
+    let mut month = num(at!("m")).map(|m| m as u32);
+    if let Some(b) = g(at!("B")) {
         month = FULL_MONTHS
             .iter()
             .position(|m| m.eq_ignore_ascii_case(b))
             .map(|i| i as u32 + 1);
     }
-    if let Some(b) = g("b") {
+    if let Some(b) = g(at!("b")) {
         month = MONTHS
             .iter()
             .position(|m| m.eq_ignore_ascii_case(b))
             .map(|i| i as u32 + 1);
     }
-    let day = num("d").map(|d| d as u32);
-    let mut hour = num("H").unwrap_or(0);
-    if let Some(i) = num("I") {
+    let day = num(at!("d")).map(|d| d as u32);
+    let mut hour = num(at!("H")).unwrap_or(0);
+    if let Some(i) = num(at!("I")) {
         hour = i;
-        let ampm = g("p").unwrap_or("").to_ascii_lowercase();
+        let ampm = g(at!("p")).unwrap_or("").to_ascii_lowercase();
         if ampm.is_empty() || ampm == "am" {
             if hour == 12 {
                 hour = 0;
@@ -422,11 +447,11 @@ pub fn parse(f: &Fields) -> Option<Parsed> {
             hour += 12;
         }
     }
-    let minute = num("M").unwrap_or(0);
-    let second = num("S").unwrap_or(0);
+    let minute = num(at!("M")).unwrap_or(0);
+    let second = num(at!("S")).unwrap_or(0);
     let _ = DAYS;
     let mut tz: Option<i32> = None;
-    for k in ["z", "Z"] {
+    for k in [at!("z"), at!("Z")] {
         if let Some(z) = g(k) {
             tz = Some(if matches!(z, "Z" | "UTC" | "GMT") {
                 0
@@ -443,7 +468,7 @@ pub fn parse(f: &Fields) -> Option<Parsed> {
         minute,
         second,
         tz,
-        julian: num("j"),
+        julian: num(at!("j")),
     })
 }
 

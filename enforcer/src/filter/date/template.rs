@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use super::DateError;
 use super::memo::Extent;
 use super::strptime::{self, Fields, Parsed};
+use super::syslog;
 use crate::filter::translate::{self, Caps, Engine, Pattern};
 
 pub const LINE_BEGIN: u8 = 8;
@@ -67,6 +68,8 @@ struct Compiled {
     field_groups: Vec<(usize, usize)>,
     /// The DFA for [`super::memo`], built when first asked for.
     extent: OnceLock<Option<Extent>>,
+    /// It is the line-anchored syslog template ([`super::syslog`]).
+    syslog: bool,
 }
 
 /// A date found in a line.
@@ -323,11 +326,14 @@ impl Template {
                 }
             }
         }
+        let syslog = self.regex == syslog::ANCHORED
+            && re.names.iter().map(Option::as_deref).eq(syslog::NAMES);
         Ok(Compiled {
             re,
             date_groups,
             field_groups,
             extent: OnceLock::new(),
+            syslog,
         })
     }
 
@@ -485,6 +491,21 @@ impl Template {
             end,
             dstart,
             dend,
+        })
+    }
+
+    /// [`Template::match_date`] from the line's start, where the template
+    /// is the syslog one and the stamp has its common shape (None: the
+    /// regex must tell; see [`super::syslog`]).
+    pub fn match_syslog(&self, line: &str, endpos: usize, caps: &mut Caps) -> Option<DateMatch> {
+        let c = self.compiled().ok().filter(|c| c.syslog)?;
+        c.re.own_caps(caps);
+        let end = syslog::match_anchored(&line.as_bytes()[..endpos], &mut caps.slots)?;
+        Some(DateMatch {
+            start: 0,
+            end,
+            dstart: 0,
+            dend: end,
         })
     }
 
