@@ -211,7 +211,7 @@ impl Tail {
                 return Some(false);
             };
             let rest = &hay[e2..];
-            if !rest.is_empty() && !rest.contains('\n') {
+            if !rest.is_empty() && memchr::memchr(b'\n', rest.as_bytes()).is_none() {
                 slots.iter_mut().for_each(|s| *s = None);
                 slots[0] = Some((0, hay.len()));
                 slots[sp.group] = Some((0, e1));
@@ -233,7 +233,7 @@ impl Tail {
             return Some(false);
         };
         let rest = &hay[e..];
-        if rest.is_empty() || rest.contains('\n') {
+        if rest.is_empty() || memchr::memchr(b'\n', rest.as_bytes()).is_some() {
             return None;
         }
         slots[0] = Some((s, hay.len()));
