@@ -229,7 +229,6 @@ impl Pattern {
         self.group(name).is_some()
     }
 
-    /// Fresh capture buffer for this pattern.
     /// Makes `caps` this pattern's buffers, unless they are already.
     pub fn own_caps(&self, caps: &mut Caps) {
         if caps.owner != self.id {
@@ -237,6 +236,7 @@ impl Pattern {
         }
     }
 
+    /// Fresh capture buffer for this pattern.
     pub fn caps(&self) -> Caps {
         Caps {
             slots: vec![None; self.names.len()],
