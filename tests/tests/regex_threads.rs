@@ -3,10 +3,15 @@
 //! where on two cores the reading thread also runs the regexes of the
 //! batches the other thread is behind on. The log is gen_authlog.py's
 //! (realistic sshd traffic, with F-MLFID merging across lines) and the
-//! filter the stock sshd one.
+//! filter the stock sshd one, also with an ignoreregex (whose early pass
+//! makes prefregex's count depend on the line before).
 use std::process::Command;
 
 fn regex(log: &std::path::Path, extra: &[&str]) -> (String, String) {
+    regex_ignoring(log, extra, None)
+}
+
+fn regex_ignoring(log: &std::path::Path, extra: &[&str], ignore: Option<&str>) -> (String, String) {
     let config = tests::shared_dir().join("fail2ban/config");
     let out = Command::new(tests::enforcer_bin())
         .arg("regex")
@@ -15,6 +20,7 @@ fn regex(log: &std::path::Path, extra: &[&str]) -> (String, String) {
         .arg(&config)
         .arg(log)
         .arg("sshd")
+        .args(ignore)
         .output()
         .expect("running enforcer regex");
     assert!(
@@ -49,6 +55,9 @@ fn thread_layouts_agree_on_an_sshd_log() {
     let (json_many, _) = regex(&log, &["--json"]);
     let (_, sum_one) = regex(&log, &["--single-thread"]);
     let (_, sum_many) = regex(&log, &[]);
+    let ignore = Some("session (?:opened|closed)|Server listening");
+    let (_, ign_one) = regex_ignoring(&log, &["--single-thread"], ignore);
+    let (_, ign_many) = regex_ignoring(&log, &[], ignore);
     let _ = std::fs::remove_file(&log);
 
     let failures = json_one.lines().filter(|l| l.starts_with('{')).count();
@@ -56,4 +65,9 @@ fn thread_layouts_agree_on_an_sshd_log() {
     assert!(json_one == json_many, "--json differs between layouts");
     assert_eq!(sum_one, sum_many);
     assert!(sum_one.contains("Lines: 60000 lines"), "{sum_one}");
+    assert_eq!(ign_one, ign_many);
+    assert!(
+        ign_one.contains("Prefregex: 60000 total") && ign_one.contains("Ignoreregex: "),
+        "{ign_one}"
+    );
 }
