@@ -170,7 +170,6 @@ impl Filter {
         };
         let matcher = Matcher {
             ignore_hits: vec![0; ignore.len()],
-            pref_hits: 0,
             count_pref: opts.count_prefregex,
             pref,
             fail,
@@ -256,7 +255,7 @@ impl Filter {
         RegexStats {
             fail_hits: self.tracker.fail_hits.clone(),
             ignore_hits: self.matcher.ignore_hits.clone(),
-            pref_hits: self.splitter.pref_hits + self.matcher.pref_hits + self.tracker.pref_hits,
+            pref_hits: self.splitter.pref_hits + self.tracker.pref_hits,
         }
     }
 

@@ -35,7 +35,8 @@ pub struct Matches {
     pub ignored: bool,
     /// Prefregex's match (its groups go under every hit's).
     pub pref: Option<Spans>,
-    /// What prefregex said of the line, when the matcher ran it.
+    /// What prefregex said of the line, when the matcher ran it (the
+    /// [`super::Tracker`] counts its matches, in line order).
     pub pref_said: Option<bool>,
     /// The early ignoreregex pass kept prefregex from the line, which
     /// fail2ban-regex then counts as what prefregex last said: a question
@@ -99,8 +100,6 @@ pub struct Matcher {
     pub(super) spare: Vec<TLine>,
     /// Hits per ignoreregex (for `enforcer regex`).
     pub ignore_hits: Vec<u64>,
-    /// Lines (buffers) prefregex matched here.
-    pub pref_hits: u64,
     /// See [`crate::filter::FilterOptions::count_prefregex`].
     pub(super) count_pref: bool,
 }
@@ -117,7 +116,6 @@ impl Matcher {
         for (a, b) in self.ignore_hits.iter_mut().zip(&other.ignore_hits) {
             *a += b;
         }
-        self.pref_hits += other.pref_hits;
     }
 
     /// Matches one prepared line into `out`.
@@ -243,7 +241,6 @@ impl Matcher {
                 if !said {
                     return None;
                 }
-                self.pref_hits += 1;
                 Spans::set(&mut out.pref, &mut out.spare, p, text);
             }
             (None, None) => {}

@@ -96,9 +96,10 @@ pub struct Tracker {
     pub fail_hits: Vec<u64>,
     /// Whether an ignoreregex vetoed the last line.
     pub last_ignored: bool,
-    /// What prefregex said of the last line it ran on, and the lines
-    /// counted as that ([`Matches::pref_as_last`]).
+    /// What prefregex said of the last line the matcher ran it on.
     pref_last: bool,
+    /// Lines prefregex matched in the matcher, and those counted as what
+    /// it last said ([`Matches::pref_as_last`]).
     pub pref_hits: u64,
     /// Matches of the last line that named no one yet (F-MLFID pending):
     /// (without F-NOFAIL, with F-NOFAIL). fail2ban-regex counts the first
@@ -144,6 +145,7 @@ impl Tracker {
         }
         if let Some(said) = m.pref_said {
             self.pref_last = said;
+            self.pref_hits += u64::from(said);
         }
         self.last_ignored = m.ignored;
         self.last_pending = (0, 0);
