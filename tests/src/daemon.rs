@@ -55,6 +55,18 @@ impl Paths {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `Currently failed` and `Total failed` of `enforcer status JAIL`
+    /// (fail2ban-client's layout); panics when either is missing.
+    pub fn failed(&self, jail: &str) -> (u64, u64) {
+        let s = self.cli_ok(&["status", jail]);
+        let field = |name: &str| {
+            s.lines()
+                .find_map(|l| l.split_once(name).and_then(|(_, v)| v.trim().parse().ok()))
+                .unwrap_or_else(|| panic!("no {name} in {s}"))
+        };
+        (field("Currently failed:"), field("Total failed:"))
+    }
+
     /// `enforcer stats --json`, parsed.
     pub fn stats(&self) -> serde_json::Value {
         serde_json::from_str(&self.cli_ok(&["stats", "--json"])).expect("stats --json is JSON")

@@ -77,17 +77,6 @@ fn write_journal(out: &Path, failures: &[(u64, u64)]) {
     );
 }
 
-/// `Currently failed` and `Total failed` of `status sshd`.
-fn failed(p: &Paths) -> (u64, u64) {
-    let s = p.cli_ok(&["status", "sshd"]);
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.split_once(name).and_then(|(_, v)| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("no {name} in {s}"))
-    };
-    (field("Currently failed:"), field("Total failed:"))
-}
-
 fn banned(p: &Paths) -> bool {
     p.cli_ok(&["banned", ATTACKER]).contains(ATTACKER)
 }
@@ -95,11 +84,11 @@ fn banned(p: &Paths) -> bool {
 /// Waits (up to 20 s) until `status sshd` shows `want` failures.
 fn wait_failed(p: &Paths, want: (u64, u64), log: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while failed(p) != want {
+    while p.failed("sshd") != want {
         assert!(
             Instant::now() < deadline,
             "failures {:?}, not {want:?}:\n{}",
-            failed(p),
+            p.failed("sshd"),
             log()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -138,7 +127,7 @@ fn journal_jail_resumes_after_restart_without_reading_twice() {
     // (a daemon that read a.journal again would have counted three and
     // banned by now)
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(failed(p), (1, 1), "{}", second.log());
+    assert_eq!(p.failed("sshd"), (1, 1), "{}", second.log());
     assert!(
         !banned(p),
         "banned on entries read twice:\n{}",
@@ -152,10 +141,10 @@ fn journal_jail_resumes_after_restart_without_reading_twice() {
         assert!(
             Instant::now() < deadline,
             "no ban after three failures: {:?}\n{}",
-            failed(p),
+            p.failed("sshd"),
             second.log()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(failed(p).1, 3, "{}", second.log());
+    assert_eq!(p.failed("sshd").1, 3, "{}", second.log());
 }

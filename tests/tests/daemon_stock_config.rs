@@ -20,17 +20,6 @@ fn expiry(p: &Paths, addr: &str) -> i64 {
     v["bans"][0]["expiry"].as_i64().expect("a timed ban")
 }
 
-/// `Currently failed` and `Total failed` of `status sshd`.
-fn failed(p: &Paths) -> (String, String) {
-    let s = p.cli_ok(&["status", "sshd"]);
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.split_once(name).map(|(_, v)| v.trim().to_string()))
-            .unwrap_or_default()
-    };
-    (field("Currently failed:"), field("Total failed:"))
-}
-
 #[test]
 fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
     if !tests::privileged("daemon_stock_config") {
@@ -86,15 +75,15 @@ fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
         .unwrap();
     }
     let mut tries = 0;
-    while failed(p) != ("1".into(), "2".into()) {
+    while p.failed("sshd") != (1, 2) {
         tries += 1;
-        assert!(tries < 200, "failures not counted: {:?}", failed(p));
+        assert!(tries < 200, "failures not counted: {:?}", p.failed("sshd"));
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(p.cli_ok(&["set", "sshd", "findtime", "20m"]), "1200\n");
     assert_eq!(p.cli_ok(&["set", "sshd", "maxretry", "6"]), "6\n");
     p.cli_ok(&["set", "sshd", "addignoreip", "198.18.9.9"]);
-    assert_eq!(failed(p), ("1".into(), "2".into()), "set kept the failures");
+    assert_eq!(p.failed("sshd"), (1, 2), "set kept the failures");
     assert_eq!(p.cli_ok(&["get", "sshd", "findtime"]), "1200\n");
 
     let v: serde_json::Value =
@@ -129,8 +118,8 @@ fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
     // counted them by now)
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        failed(p),
-        ("1".into(), "2".into()),
+        p.failed("sshd"),
+        (1, 2),
         "reload kept the failures, and counted none twice"
     );
     assert_eq!(
@@ -139,7 +128,7 @@ fn stock_fail2ban_config_starts_and_status_matches_fail2ban_client() {
         "reload read the configuration again"
     );
     p.cli_ok(&["reload", "--restart", "sshd"]);
-    assert_eq!(failed(p), ("0".into(), "0".into()), "--restart starts over");
+    assert_eq!(p.failed("sshd"), (0, 0), "--restart starts over");
     assert_eq!(
         p.cli_ok(&["get", "sshd", "banip"]),
         "198.18.1.3\n",
