@@ -87,8 +87,11 @@ fn scan_anchored(dfa: &DFA, cache: &mut Cache, hay: &[u8], at: usize) -> Result<
         // loop that only reads the cache (so its table stays in registers).
         if !sid.is_tagged() {
             let plain: &Cache = cache;
-            while let Some(&b) = hay.get(i) {
-                let next = dfa.next_state_untagged(plain, sid, b);
+            for &b in &hay[i..] {
+                // SAFETY: `sid` is untagged and came from the last call on
+                // `cache` (this loop does not change it), as the function
+                // asks; its table is then indexed within bounds.
+                let next = unsafe { dfa.next_state_untagged_unchecked(plain, sid, b) };
                 if next.is_tagged() {
                     break;
                 }
