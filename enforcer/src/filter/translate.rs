@@ -19,6 +19,11 @@ pub use super::pattern::{Caps, Engine, Pattern, ascii_build};
 /// Backtracking steps fancy-regex may take for one search.
 pub const BACKTRACK_LIMIT: usize = 200_000;
 
+/// Python's `\s`: what `str.isspace()` holds, which is Unicode's
+/// White_Space (Rust's `\s`) and the separators U+001C..U+001F.
+const PY_SPACE: &str = "[\\s\\x1C-\\x1F]";
+const PY_NON_SPACE: &str = "[^\\s\\x1C-\\x1F]";
+
 /// Why a pattern was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid regular expression {pattern:?}: {reason}")]
@@ -84,6 +89,8 @@ pub fn translate(py: &str) -> Translated {
                     '<' | '>' | '\'' | '"' | '/' | ':' | '@' | '%' | '=' | '!' | ',' | ';'
                     | '_' | '`' | '\u{20}' => out.push(e),
                     'Z' => out.push_str("\\z"),
+                    's' => out.push_str(PY_SPACE),
+                    'S' => out.push_str(PY_NON_SPACE),
                     '1'..='9' => {
                         fancy = true;
                         out.push('\\');
@@ -253,6 +260,9 @@ fn class(chars: &[char], start: usize, out: &mut String) -> usize {
                 match e {
                     '<' | '>' | '\'' | '"' | '/' | ':' | '@' | '%' | '=' | '!' | ',' | ';'
                     | '_' | '`' => out.push(e),
+                    // (a class in a class is a union in Rust)
+                    's' => out.push_str(&PY_SPACE[1..PY_SPACE.len() - 1]),
+                    'S' => out.push_str(PY_NON_SPACE),
                     _ => {
                         out.push('\\');
                         out.push(e);
@@ -305,6 +315,22 @@ mod tests {
             Some("(mod_auth".into())
         );
         assert_eq!(m(r"doesn\'t", "doesn't"), Some("doesn't".into()));
+    }
+
+    /// Python's `\s` also holds U+001C..U+001F (`str.isspace()`), which
+    /// Unicode's White_Space does not: a lone one must not pass for `\S`.
+    #[test]
+    fn python_whitespace() {
+        assert_eq!(m(r"a\sb", "a\x1cb"), Some("a\x1cb".into()));
+        assert_eq!(m(r"a\Sb", "a\x1fb"), None);
+        assert_eq!(m(r"^\S+$", "ab\u{a0}c"), None);
+        assert_eq!(m(r"a[\s:]+b", "a:\x1d b"), Some("a:\x1d b".into()));
+        assert_eq!(m(r"a[\S]b", "a\x1eb"), None);
+        assert_eq!(m(r"a[^\S]b", "a\x1eb"), Some("a\x1eb".into()));
+        assert_eq!(m(r"a[\S ]+b", "ax yb"), Some("ax yb".into()));
+        // on fancy-regex too
+        assert_eq!(m(r"(?<=a)\S+(?=b)", "a\x1cb"), None);
+        assert_eq!(m(r"(?<=a)\S+(?=b)", "axyb"), Some("xy".into()));
     }
 
     #[test]
