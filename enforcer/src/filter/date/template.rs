@@ -20,6 +20,8 @@ pub const WORD_END: u8 = 1;
 /// which the regex crate spells without look-around.
 const PY_BOUND_BEG: &str = r"(?=^|\b|\W)";
 const PY_BOUND_END: &str = r"(?=\b|\W|$)";
+/// The longest look-behind context of the built-in EPOCH ("audit(").
+const EPOCH_CONTEXT: usize = "audit(".len();
 const RS_BOUND: &str = r"(?:\b{start-half}|\b{end-half})";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,8 +431,12 @@ impl Template {
             );
         }
         // The built-in forms: at line start, after "[" at line start, or
-        // inside "audit(...:n)". The look-behinds of fail2ban's pattern are
-        // spelt as consumed context around the value group.
+        // after "audit(". The look-behinds of fail2ban's pattern are spelt
+        // as consumed context before the value group (see
+        // [`Template::match_date`]). Its look-aheads (`]` after the "["
+        // form, `:n)` after the audit one) constrain nothing: each sits in
+        // a conditional whose other alternative matches the empty string,
+        // so fail2ban takes "[1700000000 x" and "audit(1700000000.5" too.
         let (name, regex, flags) = if line_begin {
             (
                 format!("{{^LN-BEG}}{base}"),
@@ -440,7 +446,7 @@ impl Template {
         } else {
             (
                 base.to_string(),
-                format!(r"(?:^({value}){PY_BOUND_END}|^\[({value})\]|\baudit\(({value}):\d+\))"),
+                format!(r"(?:^({value})|^\[({value})|\baudit\(({value})){PY_BOUND_END}"),
                 WORD_END,
             )
         };
@@ -477,21 +483,48 @@ impl Template {
     ) -> Option<DateMatch> {
         let c = self.compiled().ok()?;
         let hay = &line[..endpos];
-        if !c.re.captures_at(hay, pos, caps) {
-            return None;
+        // The built-in EPOCH's look-behind context may lie before `pos`
+        // (as Python's `search(line, pos, endpos)` sees it): its search
+        // starts that much earlier and takes the first date from `pos` on.
+        let mut at = pos;
+        if self.epoch_alts {
+            at = pos.saturating_sub(EPOCH_CONTEXT);
+            while !line.is_char_boundary(at) {
+                at -= 1;
+            }
         }
-        let (start, end) = caps.get(0)?;
-        let (dstart, dend) = c
-            .date_groups
-            .iter()
-            .find_map(|&g| caps.get(g))
-            .unwrap_or((start, end));
-        Some(DateMatch {
-            start,
-            end,
-            dstart,
-            dend,
-        })
+        loop {
+            if !c.re.captures_at(hay, at, caps) {
+                return None;
+            }
+            let (start, end) = caps.get(0)?;
+            let (dstart, dend) = c
+                .date_groups
+                .iter()
+                .find_map(|&g| caps.get(g))
+                .unwrap_or((start, end));
+            if !self.epoch_alts {
+                return Some(DateMatch {
+                    start,
+                    end,
+                    dstart,
+                    dend,
+                });
+            }
+            if dstart >= pos {
+                // (the context is look-behind in fail2ban: not in the match)
+                return Some(DateMatch {
+                    start: dstart,
+                    end: dend,
+                    dstart,
+                    dend,
+                });
+            }
+            at = start + line[start..].chars().next().map_or(1, char::len_utf8);
+            if at > hay.len() {
+                return None;
+            }
+        }
     }
 
     /// [`Template::match_date`] from the line's start, where the template

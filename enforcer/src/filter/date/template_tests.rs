@@ -64,6 +64,25 @@ fn epoch_forms() {
         Some("1124013600.500")
     );
     assert_eq!(date_text(&t, "x 1124013600 x"), None);
+    // fail2ban's look-aheads after "[" and "audit(" constrain nothing
+    assert_eq!(
+        date_text(&t, "[1124013600 x").as_deref(),
+        Some("1124013600")
+    );
+    assert_eq!(
+        date_text(&t, "type=X audit(1124013600.5 x").as_deref(),
+        Some("1124013600")
+    );
+    assert_eq!(date_text(&t, "x[1124013600] x"), None);
+    // a search from `pos` to `endpos` (the detector's last boundaries) sees
+    // the look-behind before `pos`; the match is the date alone
+    let line = "type=X audit(1124013600.500:7): y";
+    let mut c = t.caps();
+    let m = t.match_date(line, 13, 23, &mut c).unwrap();
+    assert_eq!((m.start, m.end, m.dstart, m.dend), (13, 23, 13, 23));
+    assert!(t.match_date(line, 14, line.len(), &mut c).is_none());
+    let m = t.match_date("[1124013600] x", 1, 14, &mut c).unwrap();
+    assert_eq!((m.start, m.end), (1, 11));
     let l = Template::from_pattern("LEPOCH").unwrap();
     let line = "1124013600123 x";
     let mut c = l.caps();
