@@ -263,10 +263,21 @@ pub struct RegexArgs {
     /// One JSON object per failure.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, conflicts_with = "print_all_missed")]
-    pub print_all_matched: bool,
+    /// List every matched line.
     #[arg(long)]
+    pub print_all_matched: bool,
+    /// List every missed line (by default the first 20 are listed).
+    #[arg(long, conflicts_with = "print_no_missed")]
     pub print_all_missed: bool,
+    /// List every ignored line (by default the first 20 are listed).
+    #[arg(long, conflicts_with = "print_no_ignored")]
+    pub print_all_ignored: bool,
+    /// List no missed line.
+    #[arg(long)]
+    pub print_no_missed: bool,
+    /// List no ignored line.
+    #[arg(long)]
+    pub print_no_ignored: bool,
     /// Also list regexes without hits, with the engine each runs on.
     #[arg(long, short = 'v')]
     pub verbose: bool,

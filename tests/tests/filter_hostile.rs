@@ -103,7 +103,8 @@ fn slowest_ms(
 
 fn run_once(config: &Path, filter: &str, path: &Path) -> Result<(f64, String), String> {
     let out = Command::new(tests::enforcer_bin())
-        .args(["regex", "-v", "--now", "1124013600", "--config"])
+        .args(["regex", "-v", "--print-no-missed", "--print-no-ignored"])
+        .args(["--now", "1124013600", "--config"])
         .arg(config)
         .arg(path)
         .arg(filter)

@@ -4,11 +4,13 @@
 //! object per failure (the contract of ../shared/conformance/f2b_samples.py).
 mod json;
 mod lines;
+mod listing;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,6 +20,7 @@ use crate::filter::engine::{Found, Matcher, Matches, Prepared, Splitter, Tracker
 use crate::filter::{Failure, Filter, FilterOptions, FilterParts, UseDns};
 use json::write_json;
 use lines::read_lines;
+use listing::{Kind, Lines};
 
 /// Whether FILTER names a filter file (else it is a literal regex).
 fn filter_file(config: &Path, spec: &str) -> bool {
@@ -126,15 +129,8 @@ struct Item {
     m: Matches,
     /// Seconds spent on it (measured with --verbose).
     secs: f64,
-    /// The line, when `--print-all-*` wants it.
+    /// The line, while a list may print it.
     text: String,
-}
-
-/// What the counting thread gathers.
-struct Lines {
-    counts: Counts,
-    matched: Vec<String>,
-    missed: Vec<String>,
 }
 
 #[derive(Default)]
@@ -144,16 +140,6 @@ struct Batch {
     len: usize,
     /// Whether the reading thread ran the regexes on it already.
     matched: bool,
-}
-
-#[derive(Default)]
-struct Counts {
-    read: u64,
-    matched: u64,
-    missed: u64,
-    ignored: u64,
-    /// (seconds, line number) of the slowest line (measured with --verbose).
-    slowest: (f64, usize),
 }
 
 pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
@@ -209,11 +195,7 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let name = filter.name.clone();
     let parts = filter.split();
-    let mut lines = Lines {
-        counts: Counts::default(),
-        matched: Vec::new(),
-        missed: Vec::new(),
-    };
+    let mut lines = Lines::new(&args, !parts.1.is_per_line());
     let parts = run_lines(
         &args,
         reader,
@@ -227,22 +209,12 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         eprintln!("\r[{:<50}] 100.0%", "#".repeat(50));
     }
     let filter = Filter::join(name, parts.0, parts.1, parts.2);
-    let (counts, matched_lines, missed_lines) = (lines.counts, lines.matched, lines.missed);
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    report(
-        &mut out,
-        &args,
-        &loaded,
-        &filter,
-        &counts,
-        elapsed,
-        &matched_lines,
-        &missed_lines,
-    )?;
+    report(&mut out, &args, &loaded, &filter, &lines, elapsed)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -264,7 +236,7 @@ fn run_lines(
     lines: &mut Lines,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<(Splitter, Matcher, Tracker)> {
-    let keep_text = args.print_all_matched || args.print_all_missed;
+    let keep_text = lines.want_text();
     if args.single_thread {
         let mut it = Item::default();
         let mut found = Found::default();
@@ -279,7 +251,7 @@ fn run_lines(
                 lineno,
                 l,
                 &mut it,
-                keep_text,
+                &keep_text,
             );
             let t0 = args.verbose.then(Instant::now);
             matcher.match_prepared(&mut it.prep, &mut it.m);
@@ -364,7 +336,7 @@ fn run_lines(
             }
             let it = &mut batch.items[batch.len];
             batch.len += 1;
-            prepare(args, &mut splitter, (now, wall), lineno, l, it, keep_text);
+            prepare(args, &mut splitter, (now, wall), lineno, l, it, &keep_text);
             if batch.len == BATCH {
                 let mut next = reusable.try_recv().unwrap_or_default();
                 next.len = 0;
@@ -425,7 +397,7 @@ fn prepare(
     lineno: usize,
     l: &[u8],
     it: &mut Item,
-    keep_text: bool,
+    keep_text: &AtomicBool,
 ) {
     it.lineno = lineno;
     let t0 = args.verbose.then(Instant::now);
@@ -435,8 +407,9 @@ fn prepare(
         splitter.split_line_at(l, wall, &mut it.prep);
     }
     it.secs = t0.map_or(0.0, |t0| t0.elapsed().as_secs_f64());
-    if keep_text {
-        it.text = String::from_utf8_lossy(l).into_owned();
+    it.text.clear();
+    if keep_text.load(Ordering::Relaxed) {
+        it.text.push_str(&String::from_utf8_lossy(l));
     }
 }
 
@@ -462,33 +435,26 @@ fn count(
     }
     let nofail = found.iter().any(|f| f.nofail) || t.last_pending.1 > 0;
     let hits = found.iter().any(|f| !f.nofail) || t.last_pending.0 > 0;
-    if t.last_ignored || nofail {
-        c.ignored += 1;
+    let kind = if t.last_ignored || nofail {
+        Kind::Ignored
     } else if hits {
-        c.matched += 1;
-        if args.print_all_matched {
-            lines.matched.push(std::mem::take(&mut it.text));
-        }
+        Kind::Matched
     } else {
-        c.missed += 1;
-        if args.print_all_missed {
-            lines.missed.push(std::mem::take(&mut it.text));
-        }
-    }
+        Kind::Missed
+    };
+    lines.add(kind, &mut it.text, it.m.taken());
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn report(
     out: &mut impl Write,
     args: &RegexArgs,
     loaded: &Loaded,
     filter: &Filter,
-    c: &Counts,
+    lines: &Lines,
     elapsed: f64,
-    matched: &[String],
-    missed: &[String],
 ) -> std::io::Result<()> {
+    let c = &lines.counts;
     writeln!(out, "\nRunning tests\n=============\n")?;
     writeln!(out, "Use   {}", loaded.description)?;
     if Path::new(&args.log).is_file() {
@@ -564,19 +530,5 @@ fn report(
             c.slowest.1
         )?;
     }
-    if !matched.is_empty() {
-        writeln!(out, "\n|- Matched line(s):")?;
-        for l in matched {
-            writeln!(out, "|  {l}")?;
-        }
-        writeln!(out, "`-")?;
-    }
-    if !missed.is_empty() {
-        writeln!(out, "\n|- Missed line(s):")?;
-        for l in missed {
-            writeln!(out, "|  {l}")?;
-        }
-        writeln!(out, "`-")?;
-    }
-    Ok(())
+    lines.print(out)
 }

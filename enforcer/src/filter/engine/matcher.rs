@@ -48,6 +48,10 @@ pub struct Matches {
     hits: Vec<Hit>,
     len: usize,
     spare: Spans,
+    /// The earlier lines of a multi-line buffer that this line's match
+    /// took out of it, as they were read (fail2ban-regex counts them
+    /// matched now).
+    taken: Vec<String>,
 }
 
 impl Matches {
@@ -58,6 +62,13 @@ impl Matches {
         self.pref_as_last = false;
         Spans::clear(&mut self.pref, &mut self.spare);
         self.len = 0;
+        self.taken.clear();
+    }
+
+    /// See [`Matches::taken`](#structfield.taken): the earlier buffered
+    /// lines this line's match took out of the buffer.
+    pub fn taken(&self) -> &[String] {
+        &self.taken
     }
 
     /// The failregex matches.
@@ -201,10 +212,22 @@ impl Matcher {
         self.text = text;
         // A single line's buffer is rebuilt for the next line: what is
         // given back is the line's own strings, to be reused.
-        if self.maxlines == 1
-            && let Some(org) = org
-        {
-            self.spare = std::mem::replace(&mut self.buffer, org);
+        match org {
+            Some(org) if self.maxlines == 1 => {
+                self.spare = std::mem::replace(&mut self.buffer, org);
+            }
+            // The buffer as it was on entry: the earlier lines (all but
+            // this one) that are no longer in it were taken by the match.
+            Some(org) => {
+                if let Some((_, earlier)) = org.split_last() {
+                    for l in earlier {
+                        if !self.buffer.contains(l) {
+                            out.taken.push(l.full());
+                        }
+                    }
+                }
+            }
+            None => {}
         }
     }
 

@@ -265,6 +265,38 @@ fn maxlines_buffer_and_skiplines() {
     );
 }
 
+/// The earlier lines a multi-line match takes out of the buffer are
+/// reported (fail2ban-regex recounts them as matched), the skipped one
+/// and those left in the buffer are not.
+#[test]
+fn a_multi_line_match_reports_the_earlier_lines_it_took() {
+    let mut f = filter(
+        None,
+        &[r"^.*session start<SKIPLINES>.*login failed from <HOST>$"],
+        &[],
+        3,
+    );
+    let lines = [
+        "2005-08-14 10:00:00 session start",
+        "2005-08-14 10:00:01 noise",
+        "2005-08-14 10:00:02 login failed from 192.0.2.7",
+    ];
+    let mut taken = Vec::new();
+    for l in lines {
+        let mut out = Vec::new();
+        f.process_line(l.as_bytes(), &mut out);
+        taken.push(f.matches.taken().to_vec());
+    }
+    assert!(taken[0].is_empty() && taken[1].is_empty());
+    assert_eq!(taken[2], [lines[0]]);
+    // a line that takes nothing: a single-line match in a buffer of one
+    let mut f = filter(None, &[r"^.*login failed from <HOST>$"], &[], 1);
+    let mut out = Vec::new();
+    f.process_line(lines[2].as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(f.matches.taken().is_empty());
+}
+
 #[test]
 fn hostile_bytes_do_not_panic() {
     let mut f = filter(None, &[r"^.*from <HOST>( port \d+)?$"], &[], 1);
