@@ -173,12 +173,59 @@ impl Rx {
                 s.push_str(&hay[a..b]);
             }
         }
-        s.lines().map(str::to_string).collect()
+        py_splitlines(&s)
     }
 
     pub(super) fn has_id_group(&self) -> bool {
         ["fid", "ip4", "ip6", "dns", "mlfid"]
             .iter()
             .any(|g| self.pat.has_group(g))
+    }
+}
+
+/// Python's `str.splitlines()`: lines end at `\n`, `\r`, `\r\n`, `\v`,
+/// `\f`, U+001C..U+001E, U+0085, U+2028 and U+2029 (a skipped line with a
+/// lone `\r` in it is two lines to fail2ban); a final terminator ends the
+/// last line and starts none.
+pub(super) fn py_splitlines(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        if matches!(
+            c,
+            '\n' | '\r' | '\x0b' | '\x0c' | '\x1c'..='\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        ) {
+            out.push(s[start..i].to_string());
+            let mut end = i + c.len_utf8();
+            if c == '\r' && it.peek().is_some_and(|&(_, n)| n == '\n') {
+                it.next();
+                end += 1;
+            }
+            start = end;
+        }
+    }
+    if start < s.len() {
+        out.push(s[start..].to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_splitlines;
+
+    #[test]
+    fn lines_split_as_python_splits_them() {
+        let v = |s: &str| py_splitlines(s);
+        assert_eq!(
+            v("a\rb\x1cc\x0bd\u{85}e\u{2028}f\n"),
+            ["a", "b", "c", "d", "e", "f"]
+        );
+        assert_eq!(v("a\r\nb"), ["a", "b"]);
+        assert_eq!(v("a\n\nb\n"), ["a", "", "b"]);
+        assert!(v("").is_empty());
+        assert_eq!(v("\n"), [""]);
+        assert_eq!(v("x\x1f"), ["x\x1f"]);
     }
 }
