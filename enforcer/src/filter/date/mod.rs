@@ -229,6 +229,39 @@ fn char_at(s: &str, i: usize) -> Option<char> {
     s.get(i..).and_then(|p| p.chars().next())
 }
 
+// fail2ban's positions (the last match's boundaries, a template's
+// distance) count characters, as Python's str indices do: a line with a
+// multi-byte character before its date has them at other byte offsets.
+
+/// The character index of byte offset `b` of `s` (a char boundary).
+fn char_index(s: &str, b: usize) -> usize {
+    let p = &s.as_bytes()[..b];
+    if p.is_ascii() {
+        b
+    } else {
+        s[..b].chars().count()
+    }
+}
+
+/// The byte offset of character index `i` of `s`, clamped to its end (as
+/// Python's slices and search bounds are).
+fn byte_index(s: &str, i: usize) -> usize {
+    if i <= s.len() && s.as_bytes()[..i].is_ascii() {
+        return i;
+    }
+    s.char_indices().nth(i).map_or(s.len(), |(b, _)| b)
+}
+
+/// Python's `s[i:i+1]` for character index `i` (None: empty).
+fn py_char(s: &str, i: usize) -> Option<char> {
+    s[byte_index(s, i)..].chars().next()
+}
+
+/// Python's `s[i-1:i]` (None: empty, also for `i == 0`).
+fn py_char_before(s: &str, i: usize) -> Option<char> {
+    i.checked_sub(1).and_then(|j| py_char(s, j))
+}
+
 impl DateDetector {
     /// A detector with fail2ban's default templates.
     pub fn with_defaults() -> DateDetector {
@@ -424,7 +457,8 @@ impl DateDetector {
 
     fn match_inner(&mut self, line: &str, wall: f64) -> Option<Found> {
         let n = self.slots.len();
-        let mut found: Option<(DateMatch, usize)> = None;
+        // (the match, its template, its start as a character index)
+        let mut found: Option<(DateMatch, usize, usize)> = None;
         let mut ignore_by_search = usize::MAX;
         let mut matched: Option<(DateMatch, usize)> = None;
         let i = self.last_idx;
@@ -435,32 +469,34 @@ impl DateDetector {
                 self.try_slot(i, line, 0, line.len())
             } else {
                 let (d, e) = (self.last_pos.0, self.last_end.0);
-                let ok_bounds = d <= line.len()
-                    && e <= line.len()
-                    && d <= e
-                    && line.is_char_boundary(d)
-                    && line.is_char_boundary(e)
-                    && (char_before(line, d) == self.last_pos.1
-                        || (char_at(line, d) == self.last_pos.2
-                            && !self.last_pos.2.is_some_and(char::is_alphanumeric)))
-                    && (char_at(line, e) == self.last_end.2
-                        || (char_before(line, e) == self.last_end.1
+                let ok_bounds = (py_char_before(line, d) == self.last_pos.1
+                    || (py_char(line, d) == self.last_pos.2
+                        && !self.last_pos.2.is_some_and(char::is_alphanumeric)))
+                    && (py_char(line, e) == self.last_end.2
+                        || (py_char_before(line, e) == self.last_end.1
                             && !self.last_end.1.is_some_and(char::is_alphanumeric)));
                 if ok_bounds {
-                    self.try_slot(i, line, d, e)
+                    // (Python's search bounds clamp to the line)
+                    let (db, eb) = (byte_index(line, d), byte_index(line, e));
+                    if db <= eb {
+                        self.try_slot(i, line, db, eb)
+                    } else {
+                        None
+                    }
                 } else {
                     ignore_by_search = i;
                     self.try_slot(i, line, 0, line.len())
                 }
             };
             if let Some(m) = m {
+                let start = char_index(line, m.start);
                 if n == 1
                     || flags & (LINE_BEGIN | LINE_END) != 0
-                    || (m.start == self.last_pos.0 && m.end == self.last_end.0)
+                    || (start == self.last_pos.0 && char_index(line, m.end) == self.last_end.0)
                 {
                     matched = Some((m, i));
                 } else {
-                    found = Some((m, i));
+                    found = Some((m, i, start));
                 }
             }
         }
@@ -472,7 +508,7 @@ impl DateDetector {
                     continue;
                 }
                 if let Some(m) = self.try_slot(i, line, 0, line.len()) {
-                    let distance = m.start;
+                    let distance = char_index(line, m.start);
                     if i + 1 >= n || self.slots[i].t.flags & (LINE_BEGIN | LINE_END) != 0 {
                         matched = Some((m, i));
                         break;
@@ -482,8 +518,8 @@ impl DateDetector {
                         break;
                     }
                     if distance > self.slots[i].distance || distance > self.last_pos.0 {
-                        if found.as_ref().is_none_or(|f| distance < f.0.start) {
-                            found = Some((m, i));
+                        if found.as_ref().is_none_or(|f| distance < f.2) {
+                            found = Some((m, i, distance));
                         }
                         i += 1;
                         continue;
@@ -494,19 +530,24 @@ impl DateDetector {
                 i += 1;
             }
             if matched.is_none() {
-                matched = found;
+                matched = found.map(|(m, i, _)| (m, i));
             }
         }
         let (m, mut i) = matched?;
         let s = &mut self.slots[i];
         s.hits += 1;
         s.last_used = wall;
-        s.distance = m.start;
+        let (start, end) = if line.as_bytes()[..m.end].is_ascii() {
+            (m.start, m.end)
+        } else {
+            (char_index(line, m.start), char_index(line, m.end))
+        };
+        s.distance = start;
         if self.first_unused == i {
             self.first_unused += 1;
         }
-        self.last_pos = (m.start, char_before(line, m.start), char_at(line, m.start));
-        self.last_end = (m.end, char_before(line, m.end), char_at(line, m.end));
+        self.last_pos = (start, char_before(line, m.start), char_at(line, m.start));
+        self.last_end = (end, char_before(line, m.end), char_at(line, m.end));
         if i != 0 && i != self.last_idx {
             i = self.reorder(i);
         }
@@ -612,6 +653,39 @@ mod tests {
             Some("14/Aug/2005:11:59:59 +0200")
         );
         assert_eq!(text(&mut d, "no date here"), None);
+    }
+
+    /// The last match's boundaries are character positions, as in
+    /// fail2ban: after a line with "é" before its date, the next line's
+    /// date is searched from the fifth character, not the seventh byte.
+    #[test]
+    fn last_boundaries_count_characters() {
+        let mut d = DateDetector::with_defaults();
+        assert_eq!(
+            text(&mut d, "S\u{e9}t Dec 28 19:05:38 2013 - x").as_deref(),
+            Some("Dec 28 19:05:38 2013")
+        );
+        assert_eq!(
+            text(&mut d, "Sat Dec 28 19:05:38 2013 - y").as_deref(),
+            Some("Dec 28 19:05:38 2013")
+        );
+        let mut d = DateDetector::with_defaults();
+        assert_eq!(
+            text(&mut d, "Sat Dec 28 19:05:38 2013 - y").as_deref(),
+            Some("Sat Dec 28 19:05:38 2013")
+        );
+        assert_eq!(
+            (char_index("\u{e9}ab", 3), byte_index("\u{e9}ab", 2)),
+            (2, 3)
+        );
+        assert_eq!(
+            (
+                byte_index("ab", 5),
+                py_char("ab", 5),
+                py_char_before("ab", 0)
+            ),
+            (2, None, None)
+        );
     }
 
     #[test]
