@@ -557,7 +557,9 @@ impl Parsed {
         if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
             return None;
         }
-        if hour > 23 || minute > 59 || second > 61 {
+        // (%S reads 60 and 61, but Python's datetime takes 0..=59 only:
+        // fail2ban's getTime then finds no time for the stamp)
+        if hour > 23 || minute > 59 || second > 59 {
             return None;
         }
         let tzoff = tz.or(default_tz);

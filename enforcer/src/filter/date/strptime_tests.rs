@@ -49,3 +49,24 @@ fn epoch_with_explicit_zone_and_year_inference() {
     let t = to_epoch(&f, 1_124_013_600.0, Some(0)).unwrap();
     assert_eq!(t, (days_from_civil(2004, 12, 31) * 86400) as f64);
 }
+
+/// `%S` matches 60 and 61, but fail2ban's datetime() refuses them: no time.
+#[test]
+fn leap_seconds_give_no_time() {
+    let at = |sec: &'static str| {
+        let mut f = Fields::default();
+        f.v[key_index("Y").unwrap()] = Some("2005");
+        f.v[key_index("m").unwrap()] = Some("08");
+        f.v[key_index("d").unwrap()] = Some("14");
+        f.v[key_index("H").unwrap()] = Some("10");
+        f.v[key_index("M").unwrap()] = Some("59");
+        f.v[key_index("S").unwrap()] = Some(sec);
+        to_epoch(&f, 1_124_013_600.0, Some(0))
+    };
+    assert_eq!(
+        at("59"),
+        Some((days_from_civil(2005, 8, 14) * 86400 + 39_599) as f64)
+    );
+    assert_eq!(at("60"), None);
+    assert_eq!(at("61"), None);
+}
