@@ -4,13 +4,15 @@
 //! binary that embeds it (`build-ebpf`, `build`); [`prereqs`] installs what
 //! building and testing need; [`run`] builds and runs the daemon; [`test`]
 //! runs every test as CI does; [`soak`] runs the reliability suite's long
-//! forms; [`bench`] measures against the alternatives.
+//! forms; [`bench`] measures against the alternatives; [`difffuzz`] looks
+//! for lines `enforcer regex` counts otherwise than fail2ban-regex.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
 mod build_ebpf;
+mod difffuzz;
 mod install;
 mod prereqs;
 mod run;
@@ -44,6 +46,9 @@ enum Task {
     Soak(soak::SoakArgs),
     /// Install the binary, its systemd unit and the default configuration.
     Install(install::InstallArgs),
+    /// Mutated sample logs through enforcer regex and fail2ban-regex; the
+    /// logs they count differently, cut down (not in CI).
+    Difffuzz(difffuzz::DiffFuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::test(&args),
         Task::Soak(args) => soak::soak(&args),
         Task::Install(args) => install::install(&args),
+        Task::Difffuzz(args) => difffuzz::difffuzz(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
