@@ -65,8 +65,8 @@ impl Matches {
         self.taken.clear();
     }
 
-    /// See [`Matches::taken`](#structfield.taken): the earlier buffered
-    /// lines this line's match took out of the buffer.
+    /// The earlier buffered lines this line's match took out of the
+    /// buffer, as they were read.
     pub fn taken(&self) -> &[String] {
         &self.taken
     }
