@@ -33,19 +33,22 @@ fn field_expansion() {
     assert!(!has_alpha_field("%%b %d"));
 }
 
+/// Fields from (strptime key, captured text) pairs.
+fn fields<'a>(pairs: &[(&str, &'a str)]) -> Fields<'a> {
+    let mut f = Fields::default();
+    for &(k, v) in pairs {
+        f.v[key_index(k).unwrap()] = Some(v);
+    }
+    f
+}
+
 #[test]
 fn epoch_with_explicit_zone_and_year_inference() {
-    let mut f = Fields::default();
-    f.v[key_index("Y").unwrap()] = Some("2005");
-    f.v[key_index("m").unwrap()] = Some("08");
-    f.v[key_index("d").unwrap()] = Some("14");
-    f.v[key_index("H").unwrap()] = Some("10");
-    f.v[key_index("z").unwrap()] = Some("+0200");
+    let day = [("Y", "2005"), ("m", "08"), ("d", "14"), ("H", "10")];
+    let f = fields(&[&day[..], &[("z", "+0200")]].concat());
     assert_eq!(to_epoch(&f, 1_124_013_600.0, None), Some(1_124_006_400.0));
     // No year: a stamp more than a day in the future is last year's.
-    let mut f = Fields::default();
-    f.v[key_index("b").unwrap()] = Some("Dec");
-    f.v[key_index("d").unwrap()] = Some("31");
+    let f = fields(&[("b", "Dec"), ("d", "31")]);
     let t = to_epoch(&f, 1_124_013_600.0, Some(0)).unwrap();
     assert_eq!(t, (days_from_civil(2004, 12, 31) * 86400) as f64);
 }
@@ -54,13 +57,8 @@ fn epoch_with_explicit_zone_and_year_inference() {
 #[test]
 fn leap_seconds_give_no_time() {
     let at = |sec: &'static str| {
-        let mut f = Fields::default();
-        f.v[key_index("Y").unwrap()] = Some("2005");
-        f.v[key_index("m").unwrap()] = Some("08");
-        f.v[key_index("d").unwrap()] = Some("14");
-        f.v[key_index("H").unwrap()] = Some("10");
-        f.v[key_index("M").unwrap()] = Some("59");
-        f.v[key_index("S").unwrap()] = Some(sec);
+        let day = [("Y", "2005"), ("m", "08"), ("d", "14"), ("H", "10")];
+        let f = fields(&[&day[..], &[("M", "59"), ("S", sec)]].concat());
         to_epoch(&f, 1_124_013_600.0, Some(0))
     };
     assert_eq!(
