@@ -92,6 +92,7 @@ impl Lines {
     /// Counts a line of `kind` (its text in `text`, if kept), after the
     /// earlier lines its match `taken` out of the buffer, as
     /// fail2ban-regex's `testRegex` and `process` do.
+    #[inline]
     pub fn add(&mut self, kind: Kind, text: &mut String, taken: &[String]) {
         let w = self.wanted;
         let c = &mut self.counts;

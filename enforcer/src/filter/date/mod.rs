@@ -233,6 +233,18 @@ fn char_at(s: &str, i: usize) -> Option<char> {
 // distance) count characters, as Python's str indices do: a line with a
 // multi-byte character before its date has them at other byte offsets.
 
+/// Whether `b` is ASCII, by words (a stamp's 15-25 bytes: `is_ascii`
+/// goes byte by byte below two words).
+fn ascii_prefix(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes")) & HIGH == 0;
+    if b.len() < 8 {
+        return b.is_ascii();
+    }
+    // (the last word overlaps the one before it)
+    b.chunks_exact(8).all(word) && word(&b[b.len() - 8..])
+}
+
 /// The character index of byte offset `b` of `s` (a char boundary).
 fn char_index(s: &str, b: usize) -> usize {
     let p = &s.as_bytes()[..b];
@@ -537,7 +549,7 @@ impl DateDetector {
         let s = &mut self.slots[i];
         s.hits += 1;
         s.last_used = wall;
-        let (start, end) = if line.as_bytes()[..m.end].is_ascii() {
+        let (start, end) = if ascii_prefix(&line.as_bytes()[..m.end]) {
             (m.start, m.end)
         } else {
             (char_index(line, m.start), char_index(line, m.end))
