@@ -56,10 +56,8 @@ pub(super) struct Lines {
     /// Whether a later line can take earlier ones back from the missed
     /// (a multi-line filter): the missed count may then go down again.
     recounts: bool,
-    /// Whether the reader should still keep each line's text (and this
-    /// side's copy of it).
+    /// Whether the reader should still keep each line's text.
     want_text: Arc<AtomicBool>,
-    texts: bool,
 }
 
 impl Lines {
@@ -80,7 +78,6 @@ impl Lines {
             wanted,
             recounts,
             want_text: Arc::new(AtomicBool::new(some)),
-            texts: some,
         }
     }
 
@@ -96,7 +93,7 @@ impl Lines {
     pub fn add(&mut self, kind: Kind, text: &mut String, taken: &[String]) {
         let w = self.wanted;
         let c = &mut self.counts;
-        if !self.texts {
+        if !self.want_text.load(Ordering::Relaxed) {
             // (no list can take a line any more: a single-line filter)
             match kind {
                 Kind::Ignored => c.ignored += 1,
@@ -138,13 +135,11 @@ impl Lines {
             list.push(std::mem::take(text));
         }
         let done = |all: bool, no: bool, n: i64| no || (!all && n > SHOWN as i64 + 1);
-        if self.texts
-            && !self.recounts
+        if !self.recounts
             && !w.all_matched
             && done(w.all_ignored, w.no_ignored, c.ignored as i64)
             && done(w.all_missed, w.no_missed, c.missed)
         {
-            self.texts = false;
             self.want_text.store(false, Ordering::Relaxed);
         }
     }
@@ -155,27 +150,28 @@ impl Lines {
         let c = &self.counts;
         writeln!(out)?;
         if w.all_matched {
-            print_list(out, "matched", c.matched as i64, &self.matched, true)?;
+            print_list(out, "Matched", c.matched as i64, &self.matched, true)?;
         }
         if !w.no_ignored {
             print_list(
                 out,
-                "ignored",
+                "Ignored",
                 c.ignored as i64,
                 &self.ignored,
                 w.all_ignored,
             )?;
         }
         if !w.no_missed {
-            print_list(out, "missed", c.missed, &self.missed, w.all_missed)?;
+            print_list(out, "Missed", c.missed, &self.missed, w.all_missed)?;
         }
         Ok(())
     }
 }
 
+/// One list under its `head` ("Missed": "Missed line(s):").
 fn print_list(
     out: &mut impl Write,
-    kind: &str,
+    head: &str,
     count: i64,
     lines: &[String],
     all: bool,
@@ -183,10 +179,6 @@ fn print_list(
     if count <= 0 {
         return Ok(());
     }
-    let mut cap = kind.chars();
-    let head: String = cap.next().map_or(String::new(), |f| {
-        f.to_ascii_uppercase().to_string() + cap.as_str()
-    });
     let header = format!("{head} line(s):");
     if count < SHOWN as i64 || all {
         if lines.is_empty() {
@@ -198,6 +190,7 @@ fn print_list(
         }
         writeln!(out, "`-")
     } else {
+        let kind = head.to_ascii_lowercase();
         writeln!(
             out,
             "{header} too many to print.  Use --print-all-{kind} to print all {count} lines"
@@ -224,7 +217,6 @@ mod tests {
             },
             recounts,
             want_text: Arc::new(AtomicBool::new(true)),
-            texts: true,
         }
     }
 
