@@ -247,18 +247,27 @@ fn ascii_prefix(b: &[u8]) -> bool {
 
 /// The character index of byte offset `b` of `s` (a char boundary).
 fn char_index(s: &str, b: usize) -> usize {
-    let p = &s.as_bytes()[..b];
-    if p.is_ascii() {
+    if ascii_prefix(&s.as_bytes()[..b]) {
         b
     } else {
         s[..b].chars().count()
     }
 }
 
+/// A match's start and end as character indices (one check for the
+/// common ASCII line).
+fn char_span(s: &str, m: &DateMatch) -> (usize, usize) {
+    if ascii_prefix(&s.as_bytes()[..m.end]) {
+        (m.start, m.end)
+    } else {
+        (char_index(s, m.start), char_index(s, m.end))
+    }
+}
+
 /// The byte offset of character index `i` of `s`, clamped to its end (as
 /// Python's slices and search bounds are).
 fn byte_index(s: &str, i: usize) -> usize {
-    if i <= s.len() && s.as_bytes()[..i].is_ascii() {
+    if i <= s.len() && ascii_prefix(&s.as_bytes()[..i]) {
         return i;
     }
     s.char_indices().nth(i).map_or(s.len(), |(b, _)| b)
@@ -501,14 +510,15 @@ impl DateDetector {
                 }
             };
             if let Some(m) = m {
-                let start = char_index(line, m.start);
-                if n == 1
-                    || flags & (LINE_BEGIN | LINE_END) != 0
-                    || (start == self.last_pos.0 && char_index(line, m.end) == self.last_end.0)
-                {
+                if n == 1 || flags & (LINE_BEGIN | LINE_END) != 0 {
                     matched = Some((m, i));
                 } else {
-                    found = Some((m, i, start));
+                    let (start, end) = char_span(line, &m);
+                    if (start, end) == (self.last_pos.0, self.last_end.0) {
+                        matched = Some((m, i));
+                    } else {
+                        found = Some((m, i, start));
+                    }
                 }
             }
         }
@@ -549,11 +559,7 @@ impl DateDetector {
         let s = &mut self.slots[i];
         s.hits += 1;
         s.last_used = wall;
-        let (start, end) = if ascii_prefix(&line.as_bytes()[..m.end]) {
-            (m.start, m.end)
-        } else {
-            (char_index(line, m.start), char_index(line, m.end))
-        };
+        let (start, end) = char_span(line, &m);
         s.distance = start;
         if self.first_unused == i {
             self.first_unused += 1;
