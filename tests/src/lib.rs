@@ -41,6 +41,26 @@ pub fn shared_dir() -> PathBuf {
     workspace_root().join("..").join("shared")
 }
 
+/// `enforcer regex --config <../shared's stock fail2ban tree> ARGS…`: its
+/// stdout, once it has exited successfully.
+pub fn enforcer_regex<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> String {
+    let args: Vec<S> = args.into_iter().collect();
+    let out = std::process::Command::new(enforcer_bin())
+        .arg("regex")
+        .arg("--config")
+        .arg(shared_dir().join("fail2ban/config"))
+        .args(&args)
+        .output()
+        .expect("running enforcer regex");
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(
+        out.status.success(),
+        "enforcer regex {shown:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// The enforcer binary under test: `ENFORCER_BIN` (set by `cargo xtask test`),
 /// else target/release/enforcer, else target/debug/enforcer.
 pub fn enforcer_bin() -> PathBuf {

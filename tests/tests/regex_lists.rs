@@ -3,29 +3,10 @@
 //! "too many to print" unless `--print-all-missed`, `--print-no-missed`
 //! lists none, and a multi-line match moves its earlier lines from missed
 //! to matched (the stock mongodb-auth filter, maxlines = 10).
-use std::process::Command;
-
-fn regex(args: &[&str]) -> String {
-    let config = tests::shared_dir().join("fail2ban/config");
-    let out = Command::new(tests::enforcer_bin())
-        .arg("regex")
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .output()
-        .expect("running enforcer regex");
-    assert!(
-        out.status.success(),
-        "enforcer regex {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
 #[test]
 fn missed_lines_are_listed_as_fail2ban_regex_lists_them() {
     let line = "Mar  1 00:00:00 edge-1 sshd[1000]: Server listening on :: port 22.  ";
-    let out = regex(&[line, "sshd"]);
+    let out = tests::enforcer_regex([line, "sshd"]);
     assert!(
         out.contains("Lines: 1 lines, 0 ignored, 0 matched, 1 missed"),
         "{out}"
@@ -35,20 +16,20 @@ fn missed_lines_are_listed_as_fail2ban_regex_lists_them() {
         out.contains(&format!("|- Missed line(s):\n|  {}\n`-", line.trim_end())),
         "{out}"
     );
-    assert!(!regex(&["--print-no-missed", line, "sshd"]).contains("Missed line(s)"));
+    assert!(!tests::enforcer_regex(["--print-no-missed", line, "sshd"]).contains("Missed line(s)"));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("auth.log");
     std::fs::write(&log, format!("{line}\n").repeat(25)).expect("writing the log");
     let log = log.to_str().expect("UTF-8 path");
-    let out = regex(&[log, "sshd"]);
+    let out = tests::enforcer_regex([log, "sshd"]);
     assert!(
         out.contains(
             "Missed line(s): too many to print.  Use --print-all-missed to print all 25 lines"
         ),
         "{out}"
     );
-    let all = regex(&["--print-all-missed", log, "sshd"]);
+    let all = tests::enforcer_regex(["--print-all-missed", log, "sshd"]);
     assert_eq!(
         all.matches(&format!("|  {}\n", line.trim_end())).count(),
         25
@@ -66,7 +47,7 @@ fn a_multi_line_match_counts_its_earlier_lines_as_matched() {
     ];
     std::fs::write(&log, lines.join("\n") + "\n").expect("writing the log");
     let log = log.to_str().expect("UTF-8 path");
-    let out = regex(&["--print-all-matched", log, "mongodb-auth"]);
+    let out = tests::enforcer_regex(["--print-all-matched", log, "mongodb-auth"]);
     // the failure at line 3 takes line 1 with it; line 2 is skipped
     assert!(
         out.contains("Lines: 3 lines, 0 ignored, 2 matched, 1 missed"),

@@ -12,23 +12,11 @@ fn regex(log: &std::path::Path, extra: &[&str]) -> (String, String) {
 }
 
 fn regex_ignoring(log: &std::path::Path, extra: &[&str], ignore: Option<&str>) -> (String, String) {
-    let config = tests::shared_dir().join("fail2ban/config");
-    let out = Command::new(tests::enforcer_bin())
-        .arg("regex")
-        .args(extra)
-        .arg("--config")
-        .arg(&config)
-        .arg(log)
-        .arg("sshd")
-        .args(ignore)
-        .output()
-        .expect("running enforcer regex");
-    assert!(
-        out.status.success(),
-        "enforcer regex {extra:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
+    args.push(log.as_os_str());
+    args.push("sshd".as_ref());
+    args.extend(ignore.map(std::ffi::OsStr::new));
+    let text = tests::enforcer_regex(args);
     // the summary without its timing line
     let summary = text
         .lines()
