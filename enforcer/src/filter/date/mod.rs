@@ -7,6 +7,7 @@
 //! like the last one searched gets the template's memoised match (see
 //! `memo.rs`) and the stamp's parsed fields, with the same outcome and state
 //! changes as a real search.
+mod chars;
 mod memo;
 pub mod strptime;
 mod syslog;
@@ -14,6 +15,7 @@ pub mod template;
 
 use std::sync::{Arc, OnceLock};
 
+use chars::{byte_index, char_at, char_before, char_index, char_span, py_char, py_char_before};
 use memo::{Cover, Memo};
 use strptime::Parsed;
 use template::{DateMatch, LINE_BEGIN, LINE_END, Template};
@@ -220,67 +222,6 @@ pub(crate) fn wall_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn char_before(s: &str, i: usize) -> Option<char> {
-    s.get(..i).and_then(|p| p.chars().next_back())
-}
-fn char_at(s: &str, i: usize) -> Option<char> {
-    s.get(i..).and_then(|p| p.chars().next())
-}
-
-// fail2ban's positions (the last match's boundaries, a template's
-// distance) count characters, as Python's str indices do: a line with a
-// multi-byte character before its date has them at other byte offsets.
-
-/// Whether `b` is ASCII, by words (a stamp's 15-25 bytes: `is_ascii`
-/// goes byte by byte below two words).
-fn ascii_prefix(b: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes")) & HIGH == 0;
-    if b.len() < 8 {
-        return b.is_ascii();
-    }
-    // (the last word overlaps the one before it)
-    b.chunks_exact(8).all(word) && word(&b[b.len() - 8..])
-}
-
-/// The character index of byte offset `b` of `s` (a char boundary).
-fn char_index(s: &str, b: usize) -> usize {
-    if ascii_prefix(&s.as_bytes()[..b]) {
-        b
-    } else {
-        s[..b].chars().count()
-    }
-}
-
-/// A match's start and end as character indices (one check for the
-/// common ASCII line).
-fn char_span(s: &str, m: &DateMatch) -> (usize, usize) {
-    if ascii_prefix(&s.as_bytes()[..m.end]) {
-        (m.start, m.end)
-    } else {
-        (char_index(s, m.start), char_index(s, m.end))
-    }
-}
-
-/// The byte offset of character index `i` of `s`, clamped to its end (as
-/// Python's slices and search bounds are).
-fn byte_index(s: &str, i: usize) -> usize {
-    if i <= s.len() && ascii_prefix(&s.as_bytes()[..i]) {
-        return i;
-    }
-    s.char_indices().nth(i).map_or(s.len(), |(b, _)| b)
-}
-
-/// Python's `s[i:i+1]` for character index `i` (None: empty).
-fn py_char(s: &str, i: usize) -> Option<char> {
-    s[byte_index(s, i)..].chars().next()
-}
-
-/// Python's `s[i-1:i]` (None: empty, also for `i == 0`).
-fn py_char_before(s: &str, i: usize) -> Option<char> {
-    i.checked_sub(1).and_then(|j| py_char(s, j))
 }
 
 impl DateDetector {
@@ -647,116 +588,6 @@ fn replace_date(pre_match: &str, with: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(d: &mut DateDetector, line: &str) -> Option<String> {
-        d.match_time(line)
-            .map(|f| line[f.m.dstart..f.m.dend].to_string())
-    }
-
-    #[test]
-    fn defaults_find_common_stamps() {
-        let mut d = DateDetector::with_defaults();
-        assert_eq!(
-            text(&mut d, "Aug 14 11:59:59 host sshd[1]: x").as_deref(),
-            Some("Aug 14 11:59:59")
-        );
-        assert_eq!(
-            text(&mut d, "2005-08-14 11:59:59 x").as_deref(),
-            Some("2005-08-14 11:59:59")
-        );
-        assert_eq!(
-            text(&mut d, "1.2.3.4 - - [14/Aug/2005:11:59:59 +0200] \"GET /\"").as_deref(),
-            Some("14/Aug/2005:11:59:59 +0200")
-        );
-        assert_eq!(text(&mut d, "no date here"), None);
-    }
-
-    /// The last match's boundaries are character positions, as in
-    /// fail2ban: after a line with "é" before its date, the next line's
-    /// date is searched from the fifth character, not the seventh byte.
-    #[test]
-    fn last_boundaries_count_characters() {
-        let mut d = DateDetector::with_defaults();
-        assert_eq!(
-            text(&mut d, "S\u{e9}t Dec 28 19:05:38 2013 - x").as_deref(),
-            Some("Dec 28 19:05:38 2013")
-        );
-        assert_eq!(
-            text(&mut d, "Sat Dec 28 19:05:38 2013 - y").as_deref(),
-            Some("Dec 28 19:05:38 2013")
-        );
-        let mut d = DateDetector::with_defaults();
-        assert_eq!(
-            text(&mut d, "Sat Dec 28 19:05:38 2013 - y").as_deref(),
-            Some("Sat Dec 28 19:05:38 2013")
-        );
-        assert_eq!(
-            (char_index("\u{e9}ab", 3), byte_index("\u{e9}ab", 2)),
-            (2, 3)
-        );
-        assert_eq!(
-            (
-                byte_index("ab", 5),
-                py_char("ab", 5),
-                py_char_before("ab", 0)
-            ),
-            (2, None, None)
-        );
-    }
-
-    #[test]
-    fn line_begin_only_and_none() {
-        let mut d = DateDetector::from_datepattern("{^LN-BEG}").unwrap();
-        assert_eq!(text(&mut d, "x Aug 14 11:59:59 y"), None);
-        assert_eq!(
-            text(&mut d, "Aug 14 11:59:59 y").as_deref(),
-            Some("Aug 14 11:59:59")
-        );
-        let mut d = DateDetector::from_datepattern("{NONE}").unwrap();
-        let f = d.match_time("Aug 14 11:59:59 y").unwrap();
-        assert_eq!(f.m.dstart, f.m.dend);
-    }
-
-    #[test]
-    fn date_placeholder_and_custom_pattern() {
-        let mut d = DateDetector::from_datepattern(r"^\s*{DATE}\s+\[").unwrap();
-        // As in fail2ban, the whole pre-match is the date text (cut from the line).
-        assert_eq!(
-            text(&mut d, "  2005-08-14 11:59:59 [x]").as_deref(),
-            Some("  2005-08-14 11:59:59 [")
-        );
-        let mut d = DateDetector::from_datepattern("%d.%m.%Y %H:%M").unwrap();
-        let line = "x 14.08.2005 10:00 y";
-        let f = d.match_time(line).unwrap();
-        d.default_tz = Some(0);
-        assert_eq!(d.get_time(line, &f, 1_124_013_600.0), Some(1_124_013_600.0));
-    }
-}
-
-#[cfg(test)]
-mod window {
-    #[test]
-    fn prematch_templates_are_not_line_end() {
-        let d = super::DateDetector::from_datepattern(r"^[^\[]*\[({DATE})").unwrap();
-        for s in &d.slots {
-            assert_eq!(s.t.flags & super::LINE_END, 0, "{} {}", s.t.name, s.t.regex);
-        }
-    }
-}
-
-#[cfg(test)]
-mod window_bound {
-    #[test]
-    fn a_date_beyond_the_window_is_not_searched_for() {
-        let mut d = super::DateDetector::from_datepattern("%Y-%m-%d %H:%M:%S").unwrap();
-        let near = format!("{} 2005-08-14 10:00:00", "x".repeat(100));
-        assert!(d.match_time(&near).is_some());
-        let far = format!("{} 2005-08-14 10:00:00", "x".repeat(super::SEARCH_WINDOW));
-        assert!(d.match_time(&far).is_none());
-    }
-}
-
-#[cfg(test)]
 mod memo_tests;
+#[cfg(test)]
+mod tests;
