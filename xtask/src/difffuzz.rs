@@ -4,7 +4,10 @@
 //! cut, repeated; separators, invalid UTF-8, NULs, addresses and stamps
 //! spliced in), both tools count it, and where their `Lines:` summaries
 //! differ the log is cut down (delta debugging) to the fewest lines that
-//! still differ, kept under target/difffuzz/ for a look.
+//! still differ, kept under target/difffuzz/ for a look. With `--rows`
+//! the failures themselves are compared instead (fail2ban-regex's `-o row`
+//! against `enforcer regex --json`: id, time and every field), which
+//! catches a wrong address, user or stamp that leaves the counts alone.
 //!
 //! Not part of CI: the reference is Debian's fail2ban (1.0.2), while the
 //! sample logs and our conformance follow fail2ban 1.1, which differs in
@@ -15,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod rows;
 
 /// Options of `cargo xtask difffuzz`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +39,9 @@ pub struct DiffFuzzArgs {
     /// The enforcer binary (default: target/release/enforcer).
     #[arg(long)]
     pub enforcer: Option<PathBuf>,
+    /// Compare the failures (id, time, fields) instead of the line counts.
+    #[arg(long)]
+    pub rows: bool,
 }
 
 /// Most predicate runs one minimisation may take (two processes each).
@@ -54,7 +62,11 @@ pub fn difffuzz(args: &DiffFuzzArgs) -> Result<()> {
     crate::bench::sys::ensure_package("fail2ban-regex", "fail2ban")?;
     let out_dir = root.join("target/difffuzz");
     std::fs::create_dir_all(&out_dir)?;
-    let tools = Tools { bin, config };
+    let tools = Tools {
+        bin,
+        config,
+        rows: args.rows,
+    };
 
     let mut names: Vec<String> = std::fs::read_dir(tools.config.join("filter.d"))
         .context("reading filter.d")?
@@ -76,16 +88,17 @@ pub fn difffuzz(args: &DiffFuzzArgs) -> Result<()> {
             let (ours, theirs) = tools.compare(&path, name, &log)?;
             match theirs {
                 None => crashed += 1,
-                Some(t) if t != ours => {
+                Some(t) if !tools.same(&ours, &t) => {
                     differ += 1;
                     let small = minimise(&tools, &path, name, log);
                     write_log(&path, &small)?;
                     let (ours, theirs) = tools.compare(&path, name, &small)?;
+                    let theirs = theirs.unwrap_or_default();
+                    let (ours, theirs) = first_difference(&ours, &theirs);
                     println!(
-                        "{name} seed {seed}: {} line(s) in {}\n  enforcer:      {ours}\n  fail2ban-regex: {}",
+                        "{name} seed {seed}: {} line(s) in {}\n  enforcer:       {ours}\n  fail2ban-regex: {theirs}",
                         small.len(),
                         path.display(),
-                        theirs.unwrap_or_default()
                     );
                     continue;
                 }
@@ -104,11 +117,13 @@ pub fn difffuzz(args: &DiffFuzzArgs) -> Result<()> {
 struct Tools {
     bin: PathBuf,
     config: PathBuf,
+    rows: bool,
 }
 
 impl Tools {
-    /// Both tools' `Lines:` summaries of `lines` (written to `path`);
-    /// None for fail2ban-regex when it gave none (it crashed).
+    /// What both tools make of `lines` (written to `path`): their `Lines:`
+    /// summaries, or with `rows` their failures one per line; None for
+    /// fail2ban-regex when it gave nothing (it crashed).
     fn compare(
         &self,
         path: &Path,
@@ -116,41 +131,73 @@ impl Tools {
         lines: &[Vec<u8>],
     ) -> Result<(String, Option<String>)> {
         write_log(path, lines)?;
-        let ours = summary(
-            Command::new("timeout")
-                .arg("120")
-                .arg(&self.bin)
-                .arg("regex")
-                .arg("--config")
-                .arg(&self.config)
-                .arg(path)
-                .arg(filter),
-        )?
-        .with_context(|| format!("enforcer regex gave no summary for {}", path.display()))?;
-        let theirs = summary(
-            Command::new("timeout")
-                .arg("600")
-                .arg("fail2ban-regex")
-                .arg("--raw")
-                .arg("--config")
-                .arg(&self.config)
-                .arg(path)
-                .arg(filter),
-        )?;
+        let mut ours = Command::new("timeout");
+        ours.arg("120").arg(&self.bin).arg("regex");
+        if self.rows {
+            ours.arg("--json");
+        }
+        ours.arg("--config").arg(&self.config).arg(path).arg(filter);
+        let mut theirs = Command::new("timeout");
+        theirs.args(["600", "fail2ban-regex", "--raw"]);
+        if self.rows {
+            theirs.args(["-o", "row"]);
+        }
+        theirs
+            .arg("--config")
+            .arg(&self.config)
+            .arg(path)
+            .arg(filter);
+        if self.rows {
+            let ours = rows::ours(&run(&mut ours)?.context("enforcer regex failed")?)?;
+            let theirs = run(&mut theirs)?.map(|t| rows::theirs(&t)).transpose()?;
+            return Ok((ours, theirs));
+        }
+        let ours = run(&mut ours)?
+            .as_deref()
+            .and_then(summary)
+            .with_context(|| format!("enforcer regex gave no summary for {}", path.display()))?;
+        let theirs = run(&mut theirs)?.as_deref().and_then(summary);
         Ok((ours, theirs))
     }
 
     fn differs(&self, path: &Path, filter: &str, lines: &[Vec<u8>]) -> bool {
-        matches!(self.compare(path, filter, lines), Ok((a, Some(b))) if a != b)
+        matches!(self.compare(path, filter, lines), Ok((a, Some(b))) if !self.same(&a, &b))
+    }
+
+    fn same(&self, ours: &str, theirs: &str) -> bool {
+        if self.rows {
+            rows::same(ours, theirs)
+        } else {
+            ours == theirs
+        }
     }
 }
 
-fn summary(cmd: &mut Command) -> Result<Option<String>> {
+/// The first line where two outcomes differ ("-" where one has no more).
+fn first_difference<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    let (mut a, mut b) = (a.lines(), b.lines());
+    loop {
+        match (a.next(), b.next()) {
+            (x, y) if x == y && x.is_some() => continue,
+            (x, y) => return (x.unwrap_or("-"), y.unwrap_or("-")),
+        }
+    }
+}
+
+/// A command's stdout, None when it failed.
+fn run(cmd: &mut Command) -> Result<Option<String>> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn summary(stdout: &str) -> Option<String> {
+    stdout
         .lines()
         .find(|l| l.starts_with("Lines: "))
-        .map(str::to_string))
+        .map(str::to_string)
 }
 
 /// Delta debugging over lines: the fewest (in order) that still differ.
