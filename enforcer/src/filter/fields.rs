@@ -59,10 +59,7 @@ impl Names {
         names.dedup();
         let shown = names
             .iter()
-            .map(|k| {
-                !matches!(k.as_str(), "nofail" | "mlfpending" | "content")
-                    && !k.starts_with("skiplines")
-            })
+            .map(|k| !matches!(k.as_str(), "nofail" | "mlfpending" | "content"))
             .collect();
         let mut n = Names {
             names,
@@ -232,8 +229,8 @@ impl Slots {
 }
 
 /// A failure's groups (lower-case capture names: user, alt_user, fport,
-/// mlfid, ...), in name order, without the special keys (nofail,
-/// mlfpending, content, skiplines).
+/// mlfid, skiplinesN, ...), in name order, without the special keys
+/// (nofail, mlfpending, content), as fail2ban's ticket data has them.
 #[derive(Clone, Default)]
 pub struct Fields {
     names: Arc<Names>,
@@ -340,7 +337,15 @@ mod tests {
         s.set(id("alt_user"), "");
         let f = Fields::new(names.clone(), Arc::new(s.clone()));
         let got: Vec<_> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(got, [("alt_user", ""), ("port", "22"), ("user", "root")]);
+        assert_eq!(
+            got,
+            [
+                ("alt_user", ""),
+                ("port", "22"),
+                ("skiplines1", "l"),
+                ("user", "root")
+            ]
+        );
         assert_eq!(f.get("nofail"), None);
         assert_eq!(f.get("user").map(String::as_str), Some("root"));
         s.push_tuple(id("port"), id("user"));

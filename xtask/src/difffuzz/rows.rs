@@ -101,8 +101,22 @@ fn row(fid: Value, time: Value, fields: Value) -> String {
 /// The time of a row of fail2ban-regex's that had none.
 const ANY_TIME: &str = "*";
 
-/// Whether our rows are fail2ban-regex's, a row without a time there
-/// matching ours at any time.
+/// Whether our time is fail2ban-regex's: the same, or any when it had
+/// none, or both "now" (a line whose date fail2ban-regex takes from the
+/// clock: the two runs read it a moment apart).
+fn same_time(ours: Option<&str>, theirs: Option<&str>) -> bool {
+    if ours == theirs || theirs == Some(ANY_TIME) {
+        return true;
+    }
+    let secs = |t: Option<&str>| t.and_then(|t| t.parse::<f64>().ok());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    matches!((secs(ours), secs(theirs)),
+        (Some(a), Some(b)) if (a - b).abs() < 60.0 && a > now - 3600.0)
+}
+
+/// Whether our rows are fail2ban-regex's, row by row (see [`same_time`]).
 pub fn same(ours: &str, theirs: &str) -> bool {
     let (mut a, mut b) = (ours.lines(), theirs.lines());
     loop {
@@ -113,8 +127,8 @@ pub fn same(ours: &str, theirs: &str) -> bool {
                 let mut xs = x.split('\t');
                 let mut ys = y.split('\t');
                 let fid = xs.next() == ys.next();
-                let (_, t) = (xs.next(), ys.next());
-                if !(fid && t == Some(ANY_TIME) && xs.next() == ys.next()) {
+                let times = same_time(xs.next(), ys.next());
+                if !(fid && times && xs.next() == ys.next()) {
                     return false;
                 }
             }
