@@ -3,9 +3,8 @@
 //! did not take part (Python's None) left out and sets as sorted lists.
 //!
 //! fail2ban-regex's `-o row` prints `[id, time, data],` with Python's repr
-//! of each, for the failures of each line that has no NOFAIL match; ours
-//! come from `enforcer regex --json`, filtered the same way.
-use std::collections::BTreeMap;
+//! of each, for every failure that is not a NOFAIL match; ours
+//! come from `enforcer regex --json`, without the NOFAIL ones as there.
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -55,21 +54,13 @@ pub fn theirs(stdout: &str) -> Result<String> {
 }
 
 /// `enforcer regex --json` output, one normalised row per line, without
-/// the lines that have a NOFAIL failure (fail2ban-regex prints none of
-/// such a line's failures).
+/// the NOFAIL failures (in `-o` mode fail2ban-regex prints the others of
+/// their line all the same).
 pub fn ours(stdout: &str) -> Result<String> {
-    let mut by_line: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
-    for line in stdout.lines().filter(|l| l.starts_with('{')) {
-        let v: Value = serde_json::from_str(line).with_context(|| format!("bad JSON {line}"))?;
-        let n = v["line"].as_u64().context("no line number")?;
-        by_line.entry(n).or_default().push(v);
-    }
     let mut rows = String::new();
-    for failures in by_line.values() {
-        if failures.iter().any(|f| f["nofail"] == Value::Bool(true)) {
-            continue;
-        }
-        for f in failures {
+    for line in stdout.lines().filter(|l| l.starts_with('{')) {
+        let f: Value = serde_json::from_str(line).with_context(|| format!("bad JSON {line}"))?;
+        if f["nofail"] != Value::Bool(true) {
             rows.push_str(&row(
                 f["fid"].clone(),
                 f["time"].clone(),
@@ -152,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn a_line_with_a_nofail_failure_prints_none() {
+    fn nofail_failures_are_left_out() {
         let json = concat!(
             r#"{"fid":"a","fields":{},"line":2,"nofail":true,"time":1.0}"#,
             "\n",
@@ -160,7 +151,10 @@ mod tests {
             "\n",
             r#"{"fid":"c","fields":{},"line":3,"nofail":false,"time":1.0}"#,
         );
-        assert_eq!(ours(json).unwrap(), "\"c\"\t1.000000\t{}\n");
+        assert_eq!(
+            ours(json).unwrap(),
+            "\"b\"\t1.000000\t{}\n\"c\"\t1.000000\t{}\n"
+        );
     }
 
     #[test]
