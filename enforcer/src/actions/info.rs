@@ -283,7 +283,7 @@ impl<'a> ActionInfo<'a> {
 
     fn ip(&self) -> Option<String> {
         Some(match self.ticket.ip {
-            Some(ip) => ip.to_string(),
+            Some(ip) => crate::filter::engine::ntoa(ip),
             None => self.ticket.fid.clone(),
         })
     }

@@ -21,6 +21,7 @@ use super::prefilter::{Prefilter, Which, required_literals};
 use super::tags;
 use super::translate;
 use super::{Failure, FilterError, FilterOptions, UseDns};
+pub use ids::ntoa;
 pub use matcher::{Hit, Matcher, Matches};
 use rx::Rx;
 pub use splitter::{Prepared, Splitter};

@@ -245,9 +245,22 @@ fn canonical_into(text: &str, a: IpAddr, out: &mut (String, Option<IpAddr>)) {
     out.1 = Some(a);
 }
 
-/// An IPv6 address as its `Display` writes it (RFC 5952: lower-case hex,
-/// the first longest run of two or more zero groups as `::`), without
-/// the formatting machinery, onto `out`.
+/// An address as fail2ban writes it (`IPAddr.ntoa`: glibc's `inet_ntop`),
+/// the text of a failure id and of an action's `<ip>`.
+pub fn ntoa(a: IpAddr) -> String {
+    match a {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let mut s = String::new();
+            v6_text_into(v6, &mut s);
+            s
+        }
+    }
+}
+
+/// An IPv6 address as glibc's `inet_ntop` writes it, onto `out`: as its
+/// `Display` does (RFC 5952: lower-case hex, the first longest run of two
+/// or more zero groups as `::`), but an IPv4-compatible one as `::a.b.c.d`.
 fn v6_text_into(a: Ipv6Addr, out: &mut String) {
     if a.to_ipv4_mapped().is_some() {
         let _ = write!(out, "{a}");
@@ -284,7 +297,12 @@ fn v6_text_into(a: Ipv6Addr, out: &mut String) {
             }
         }
     }
-    if best_len > 1 {
+    if best == 0 && best_len == 6 {
+        // glibc's inet_ntop (fail2ban's IPAddr.ntoa) writes an
+        // IPv4-compatible address (::a.b.c.d, not ::1) with a dotted quad
+        let [.., a, b, c, d] = a.octets();
+        let _ = write!(out, "::{a}.{b}.{c}.{d}");
+    } else if best_len > 1 {
         groups(out, &seg[..best]);
         out.push_str("::");
         groups(out, &seg[best + best_len..]);
@@ -472,8 +490,37 @@ mod tests {
         }
     }
 
+    /// glibc's `inet_ntop(AF_INET6, …)`, which fail2ban's ids come from.
+    fn inet_ntop(a: Ipv6Addr) -> String {
+        unsafe extern "C" {
+            fn inet_ntop(
+                af: libc::c_int,
+                src: *const libc::c_void,
+                dst: *mut libc::c_char,
+                size: libc::socklen_t,
+            ) -> *const libc::c_char;
+        }
+        let mut buf = [0 as libc::c_char; 64];
+        let octets = a.octets();
+        // SAFETY: `octets` is a 16-byte in6_addr, `buf` holds any result
+        // (INET6_ADDRSTRLEN is 46) and is NUL-terminated by inet_ntop.
+        let p = unsafe {
+            inet_ntop(
+                libc::AF_INET6,
+                octets.as_ptr().cast(),
+                buf.as_mut_ptr(),
+                buf.len() as libc::socklen_t,
+            )
+        };
+        assert!(!p.is_null());
+        // SAFETY: inet_ntop succeeded, so `buf` holds a C string.
+        unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
     #[test]
-    fn ipv6_text_is_what_display_writes() {
+    fn ipv6_text_is_what_inet_ntop_writes() {
         let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         for n in 0..50_000 {
             let mut seg = [0u16; 8];
@@ -486,11 +533,13 @@ mod tests {
                     _ => (r >> 16) as u16,
                 };
             }
-            if n % 7 == 0 {
-                seg[..6].copy_from_slice(&[0, 0, 0, 0, 0, 0xffff]);
+            match n % 7 {
+                0 => seg[..6].copy_from_slice(&[0, 0, 0, 0, 0, 0xffff]),
+                1 => seg[..6].fill(0),
+                _ => {}
             }
             let a = Ipv6Addr::from(seg);
-            assert_eq!(v6_text(a), a.to_string(), "{seg:x?}");
+            assert_eq!(v6_text(a), inet_ntop(a), "{seg:x?}");
             // and read back by the groups parser, however it is written
             for text in [a.to_string(), a.to_string().to_uppercase()] {
                 let parsed = hex_groups(text.as_bytes()).map(Ipv6Addr::from);
@@ -504,8 +553,12 @@ mod tests {
             Ipv6Addr::UNSPECIFIED,
             Ipv6Addr::LOCALHOST,
             "1::".parse().unwrap(),
+            "::ffff:1151".parse().unwrap(),
+            "::2".parse().unwrap(),
+            "::1:0".parse().unwrap(),
         ] {
-            assert_eq!(v6_text(a), a.to_string());
+            assert_eq!(v6_text(a), inet_ntop(a), "{a}");
         }
+        assert_eq!(v6_text("::ffff:1151".parse().unwrap()), "::255.255.17.81");
     }
 }
