@@ -278,6 +278,10 @@ pub struct RegexArgs {
     /// List no ignored line.
     #[arg(long)]
     pub print_no_ignored: bool,
+    /// Stop at a line's first matching failregex, as the daemon does (by
+    /// default every failregex is tried, as fail2ban-regex does).
+    #[arg(long)]
+    pub no_check_all: bool,
     /// Also list regexes without hits, with the engine each runs on.
     #[arg(long, short = 'v')]
     pub verbose: bool,

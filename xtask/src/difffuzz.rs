@@ -134,7 +134,8 @@ impl Tools {
         let mut ours = Command::new("timeout");
         ours.arg("120").arg(&self.bin).arg("regex");
         if self.rows {
-            ours.arg("--json");
+            // (fail2ban-regex -o stops at a line's first failregex)
+            ours.args(["--json", "--no-check-all"]);
         }
         ours.arg("--config").arg(&self.config).arg(path).arg(filter);
         let mut theirs = Command::new("timeout");

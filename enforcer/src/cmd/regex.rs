@@ -161,7 +161,7 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
     let opts = FilterOptions {
         usedns,
         logtimezone: opt("logtimezone"),
-        check_all: true,
+        check_all: !args.no_check_all,
         raw_host: true,
         now: args.now,
         // (the summary reports it; --json does not)
