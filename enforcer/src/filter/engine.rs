@@ -23,7 +23,7 @@ use super::translate;
 use super::{Failure, FilterError, FilterOptions, UseDns};
 pub use ids::ntoa;
 pub use matcher::{Hit, Matcher, Matches};
-use rx::Rx;
+use rx::{Runs, Rx};
 pub use splitter::{Prepared, Splitter};
 pub use tracker::{Found, Sink, Tracker};
 
@@ -83,7 +83,13 @@ impl Filter {
     pub fn from_parts(p: &FilterParts, opts: &FilterOptions) -> Result<Filter, FilterError> {
         let use_dns = opts.usedns != UseDns::No;
         let pref = match p.prefregex.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(r) => Some(Rx::new(r, use_dns, false, "prefregex", 0)?),
+            Some(r) => Some(Rx::new(
+                r,
+                use_dns,
+                Runs::on(p.maxlines, false),
+                "prefregex",
+                0,
+            )?),
             None => None,
         };
         let mut fail = Vec::new();
@@ -91,7 +97,7 @@ impl Filter {
             if r.trim().is_empty() {
                 return Err(FilterError::Empty(i));
             }
-            let rx = Rx::new(r, use_dns, p.maxlines > 1, "failregex", i)?;
+            let rx = Rx::new(r, use_dns, Runs::on(p.maxlines, true), "failregex", i)?;
             if !rx.has_id_group() && !pref.as_ref().is_some_and(Rx::has_id_group) {
                 return Err(FilterError::NoFailureId {
                     index: i,
@@ -107,7 +113,13 @@ impl Filter {
             .enumerate()
             .filter(|(_, r)| !r.trim().is_empty())
         {
-            ignore.push(Rx::new(r, use_dns, false, "ignoreregex", i)?);
+            ignore.push(Rx::new(
+                r,
+                use_dns,
+                Runs::on(p.maxlines, false),
+                "ignoreregex",
+                i,
+            )?);
         }
         let lits = |rx: &Rx| {
             let t = translate::translate(&tags::expand(&rx.pat.source, use_dns));
@@ -166,6 +178,7 @@ impl Filter {
             content,
             pref_hits: 0,
             scratch: String::new(),
+            content_text: String::new(),
             last_date: None,
             last_time_text: String::new(),
         };
@@ -208,7 +221,7 @@ impl Filter {
         self.matcher
             .fail
             .iter()
-            .map(|r| translate::translate(&r.pat.source).pattern)
+            .map(|r| r.pat.rust_source())
             .collect()
     }
 
@@ -226,8 +239,7 @@ impl Filter {
 
     /// Prefregex as the Rust engines see it (tags expanded, translated).
     pub fn prefregex_rust(&self) -> Option<String> {
-        self.pref_rx()
-            .map(|r| translate::translate(&r.pat.source).pattern)
+        self.pref_rx().map(|r| r.pat.rust_source())
     }
 
     /// Date templates by name with their hits.

@@ -56,7 +56,8 @@ impl TLine {
     }
 }
 
-/// The regex-visible text of a buffer: lines joined by `\n`.
+/// The regex-visible text of a buffer: fail2ban's `_tupleLinesBuf`, the
+/// lines joined by `\n` and a `\n` after the last.
 pub fn buffer_text(lines: &[TLine]) -> String {
     let mut s = String::new();
     buffer_text_into(lines, &mut s);
@@ -73,6 +74,7 @@ pub fn buffer_text_into(lines: &[TLine], s: &mut String) {
         s.push_str(&l.pre);
         s.push_str(&l.post);
     }
+    s.push('\n');
 }
 
 /// Splits `org` into (matched, unmatched) lines for a match at

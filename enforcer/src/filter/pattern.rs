@@ -7,7 +7,7 @@ use regex::CaptureLocations;
 use super::linear::Linear;
 use super::plan::{Plan, PlanCaches};
 use super::tail::{Tail, TailLocs};
-use super::translate::{BACKTRACK_LIMIT, PatternError, Translated, translate};
+use super::translate::{BACKTRACK_LIMIT, Dollar, PatternError, Translated, translate_for};
 
 /// A compiled pattern on whichever engine it needs.
 #[derive(Debug)]
@@ -60,6 +60,8 @@ pub struct Pattern {
     pub names: Vec<Option<String>>,
     /// The Python source, for messages.
     pub source: String,
+    /// How its `$` was translated (see [`Pattern::rust_source`]).
+    dollar: Dollar,
     /// The same pattern for ASCII haystacks (see [`Pattern::captures_at`]).
     ascii: Option<regex::bytes::Regex>,
     /// The `(?P<x>.+)$` shortcut (see [`super::tail`]).
@@ -95,11 +97,24 @@ impl Caps {
 impl Pattern {
     /// Compiles a Python pattern (already tag-expanded).
     pub fn new(py: &str) -> Result<Pattern, PatternError> {
-        let t = translate(py);
+        let t = translate_for(py, Dollar::Keep);
         Self::from_translated(py, &t)
     }
 
+    /// The pattern as the Rust engines see it (translated).
+    pub fn rust_source(&self) -> String {
+        translate_for(&self.source, self.dollar).pattern
+    }
+
     pub fn from_translated(py: &str, t: &Translated) -> Result<Pattern, PatternError> {
+        Self::from_translated_for(py, t, Dollar::Keep)
+    }
+
+    fn from_translated_for(
+        py: &str,
+        t: &Translated,
+        dollar: Dollar,
+    ) -> Result<Pattern, PatternError> {
         let err = |reason: String| PatternError {
             pattern: py.to_string(),
             reason,
@@ -145,6 +160,7 @@ impl Pattern {
             engine,
             names,
             source: py.to_string(),
+            dollar,
             ascii,
             tail,
             plan,
@@ -157,7 +173,12 @@ impl Pattern {
     /// it exactly (its group list then has extra unnamed entries: markers,
     /// and second copies of a group under the same name).
     pub fn new_linear(py: &str) -> Result<Pattern, PatternError> {
-        let t = translate(py);
+        Self::new_linear_for(py, Dollar::Keep)
+    }
+
+    /// [`Pattern::new_linear`] with the `$` translated as `dollar` says.
+    pub fn new_linear_for(py: &str, dollar: Dollar) -> Result<Pattern, PatternError> {
+        let t = translate_for(py, dollar);
         if t.fancy
             && let Some(lin) = Linear::new(&t.pattern)
         {
@@ -174,6 +195,7 @@ impl Pattern {
                     engine: Engine::Linear(Box::new(lin), Box::new(Fallback::new(&t.pattern))),
                     names,
                     source: py.to_string(),
+                    dollar,
                     ascii,
                     tail: None,
                     plan,
@@ -181,7 +203,7 @@ impl Pattern {
                 });
             }
         }
-        Self::from_translated(py, &t)
+        Self::from_translated_for(py, &t, dollar)
     }
 
     /// For a rewritten pattern: whether its Unicode build and its exact

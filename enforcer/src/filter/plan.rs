@@ -49,6 +49,8 @@ enum Node {
     AtStart,
     /// `$` (not `(?m)$`): here only at the text's end.
     AtEnd,
+    /// `(?m)$`: here at the text's end or before a newline.
+    AtLineEnd,
     /// An empty group (a marker): matches here, spans nothing.
     Mark(usize),
     Group(usize, Box<Node>),
@@ -70,6 +72,10 @@ enum Step {
     Lazy {
         run: ClassRun,
         rest: usize,
+        /// `rest` ends in `\n?\z` for the pattern's final `(?m)$` (see
+        /// [`end_anchored`]): it holds only while the text has no newline
+        /// before its last byte.
+        nl_end: bool,
     },
     /// A greedy `(?P<g>C*)` (or `C+`, `C{n,}`): the group ends at the last
     /// place, from the farthest C reaches down, where `rest` (the DFA of
@@ -103,6 +109,34 @@ struct Branch {
     node: Node,
     /// The groups inside (cleared when its plan does not get through).
     groups: Vec<usize>,
+}
+
+/// `hir` with a final `(?m)$` as `\n?\z`, and whether it was rewritten.
+/// A regex that ends in `\z` is searched from the end backwards (the meta
+/// regex's reverse-anchored strategy), one pass instead of two. The two
+/// accept the same texts where no newline comes before the last byte: a
+/// filter's line and its newline (see [`super::translate::Dollar`]).
+fn end_anchored(hir: Hir) -> (Hir, bool) {
+    use regex_syntax::hir::{Look, Repetition};
+    let mut items = match hir.kind() {
+        HirKind::Concat(v) => v.clone(),
+        _ => vec![hir.clone()],
+    };
+    if !matches!(
+        items.last().map(Hir::kind),
+        Some(HirKind::Look(Look::EndLF))
+    ) {
+        return (hir, false);
+    }
+    items.pop();
+    items.push(Hir::repetition(Repetition {
+        min: 0,
+        max: Some(1),
+        greedy: true,
+        sub: Box::new(Hir::literal(*b"\n")),
+    }));
+    items.push(Hir::look(Look::End));
+    (Hir::concat(items), true)
 }
 
 /// How far a greedy part looks back for a place where the rest matches.
@@ -218,6 +252,7 @@ impl Plan {
             HirKind::Literal(l) => Node::Lit(l.0.clone()),
             HirKind::Look(Look::Start) => Node::AtStart,
             HirKind::Look(Look::End) => Node::AtEnd,
+            HirKind::Look(Look::EndLF) => Node::AtLineEnd,
             _ => Node::Plain(self.dfa(hir)?),
         })
     }
@@ -256,14 +291,16 @@ impl Plan {
             let rest = || Hir::concat(items[i + 1..].to_vec());
             let step = match class_run(h) {
                 Some((run, false)) if i + 1 < items.len() => {
+                    let (hir, nl_end) = end_anchored(rest());
                     let re = meta::Regex::builder()
                         .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
-                        .build_from_hir(&rest())
+                        .build_from_hir(&hir)
                         .ok()?;
                     self.rests.push(re);
                     Step::Lazy {
                         run,
                         rest: self.rests.len() - 1,
+                        nl_end,
                     }
                 }
                 Some((run, true)) if i + 1 < items.len() => {
@@ -368,6 +405,7 @@ impl Plan {
             Node::Lit(l) => hay[at..].starts_with(l).then(|| at + l.len()),
             Node::AtStart => (at == 0).then_some(at),
             Node::AtEnd => (at == hay.len()).then_some(at),
+            Node::AtLineEnd => matches!(hay.get(at), None | Some(b'\n')).then_some(at),
             _ => self.compound(node, hay, at, caches, slots),
         }
     }
@@ -409,7 +447,7 @@ impl Plan {
             }
             Node::Opt(b) => Some(self.try_branch(b, hay, at, caches, slots)?.unwrap_or(at)),
             // (leaves: `run` takes them before calling here)
-            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd => {
+            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd | Node::AtLineEnd => {
                 self.run(node, hay, at, caches, slots)
             }
         }
@@ -426,8 +464,13 @@ impl Plan {
     ) -> Option<usize> {
         let (run, b) = match step {
             Step::Node(n) => return self.run(n, hay, at, caches, slots),
-            Step::Lazy { run, rest } => {
+            Step::Lazy { run, rest, nl_end } => {
                 let from = at_least(at, run.min, hay.len())?;
+                if *nl_end
+                    && memchr::memchr(b'\n', &hay[from..hay.len().saturating_sub(1)]).is_some()
+                {
+                    return None;
+                }
                 let m = self.rests[*rest].search(&Input::new(hay).range(from..))?;
                 let b = m.start();
                 if !hay[at..b].iter().all(|&c| run.class[c as usize]) {
@@ -506,7 +549,12 @@ impl Node {
     /// (it makes no choice a later part could have to undo).
     fn exact(&self) -> bool {
         match self {
-            Node::Plain(_) | Node::Lit(_) | Node::AtStart | Node::AtEnd | Node::Mark(_) => true,
+            Node::Plain(_)
+            | Node::Lit(_)
+            | Node::AtStart
+            | Node::AtEnd
+            | Node::AtLineEnd
+            | Node::Mark(_) => true,
             Node::Group(_, n) => n.exact(),
             Node::Alt(bs) => bs.iter().all(|b| b.node.exact()),
             Node::Opt(b) => b.node.exact(),

@@ -5,9 +5,11 @@
 //! most of the line.
 //!
 //! Exact: a greedy `.+$` after the head matches iff what is left is
-//! non-empty and has no newline, with one path. So when the head's first
-//! match leaves such a rest, that path is the whole pattern's first match;
-//! otherwise the whole pattern decides.
+//! non-empty and has no newline, with one path; `.+(?m:$)` (a filter's
+//! `$` on its line and newline) iff the rest of the line up to the first
+//! newline is non-empty. So when the head's first match leaves such a
+//! rest, that path is the whole pattern's first match; otherwise the whole
+//! pattern decides.
 //!
 //! A head `^(?P<g>X)Y` whose only group is `g` (every stock prefregex:
 //! `^<F-MLFID>…</F-MLFID>…<F-CONTENT>.+</F-CONTENT>$`) needs no capture
@@ -126,11 +128,16 @@ fn group_end(p: &str, open: usize) -> Option<usize> {
     None
 }
 
-const TAIL: &str = ".+)$";
+/// The textual tail, with `$` or (a pattern run on a line and its
+/// newline, see [`super::translate::Dollar`]) `(?m:$)`.
+const TAILS: [&str; 2] = [".+)$", ".+)(?m:$)"];
 
 #[derive(Debug)]
 pub struct Tail {
     split: Option<Split>,
+    /// The tail ends at the first newline (`(?m:$)`), not only at the
+    /// text's end.
+    to_newline: bool,
     head: regex::Regex,
     head_ascii: Option<regex::bytes::Regex>,
     /// Group index of the tail group (the last group).
@@ -152,8 +159,14 @@ impl Tail {
         let Expr::Concat(v) = &tree.expr else {
             return None;
         };
-        let [.., Expr::Group(g), Expr::Assertion(Assertion::EndText)] = v.as_slice() else {
-            return None;
+        let (g, to_newline) = match v.as_slice() {
+            [.., Expr::Group(g), Expr::Assertion(Assertion::EndText)] => (g, false),
+            [
+                ..,
+                Expr::Group(g),
+                Expr::Assertion(Assertion::EndLine { crlf: false }),
+            ] => (g, true),
+            _ => return None,
         };
         let Expr::Repeat {
             child,
@@ -168,7 +181,9 @@ impl Tail {
             return None;
         }
         // the textual tail: `(?P<name>.+)$`
-        let open = pattern.strip_suffix(TAIL)?.rfind("(?P<")?;
+        let open = pattern
+            .strip_suffix(TAILS[usize::from(to_newline)])?
+            .rfind("(?P<")?;
         let head_src = &pattern[..open];
         let head = regex::RegexBuilder::new(head_src)
             .size_limit(64 << 20)
@@ -181,6 +196,7 @@ impl Tail {
         }
         Some(Tail {
             split: Split::new(head_src, head.captures_len()),
+            to_newline,
             head_ascii: ascii_build(head_src),
             group: groups - 1,
             head,
@@ -210,12 +226,11 @@ impl Tail {
             let Some((e1, e2)) = ends else {
                 return Some(false);
             };
-            let rest = &hay[e2..];
-            if !rest.is_empty() && memchr::memchr(b'\n', rest.as_bytes()).is_none() {
+            if let Some(end) = self.tail_end(hay, e2) {
                 slots.iter_mut().for_each(|s| *s = None);
-                slots[0] = Some((0, hay.len()));
+                slots[0] = Some((0, end));
                 slots[sp.group] = Some((0, e1));
-                slots[self.group] = Some((e2, hay.len()));
+                slots[self.group] = Some((e2, end));
                 return Some(true);
             }
         }
@@ -232,13 +247,24 @@ impl Tail {
         let Some((s, e)) = got else {
             return Some(false);
         };
-        let rest = &hay[e..];
-        if rest.is_empty() || memchr::memchr(b'\n', rest.as_bytes()).is_some() {
-            return None;
-        }
-        slots[0] = Some((s, hay.len()));
-        slots[self.group] = Some((e, hay.len()));
+        let end = self.tail_end(hay, e)?;
+        slots[0] = Some((s, end));
+        slots[self.group] = Some((e, end));
         Some(true)
+    }
+
+    /// Where the tail `.+$` from `from` ends when the head's match leaves
+    /// it a path (None: the whole pattern decides). `.+` takes the rest of
+    /// the line, and must take something; `$` then needs the text's end,
+    /// `(?m:$)` only a newline or the end.
+    fn tail_end(&self, hay: &str, from: usize) -> Option<usize> {
+        let rest = &hay.as_bytes()[from..];
+        let end = match memchr::memchr(b'\n', rest) {
+            None => hay.len(),
+            Some(n) if self.to_newline => from + n,
+            Some(_) => return None,
+        };
+        (end > from).then_some(end)
     }
 }
 
@@ -254,7 +280,7 @@ fn fill(
 
 #[cfg(test)]
 mod tests {
-    use crate::filter::translate::{Pattern, translate};
+    use crate::filter::translate::{Dollar, Pattern, translate, translate_for};
 
     fn groups(p: &Pattern, hay: &str) -> Option<Vec<Option<(usize, usize)>>> {
         let mut c = p.caps();
@@ -326,6 +352,21 @@ mod tests {
                         .collect::<Vec<_>>()
                 });
                 assert_eq!(groups(&p, hay), want, "{py} on {hay:?}");
+            }
+        }
+        // ... and as a filter's line and its newline (`$` as `(?m:$)`)
+        for py in pats {
+            let t = translate_for(py, Dollar::LineEnd);
+            let p = Pattern::new_linear_for(py, Dollar::LineEnd).unwrap();
+            assert!(p.has_tail(), "{py}");
+            let whole = regex::Regex::new(&t.pattern).unwrap();
+            for hay in hays.iter().flat_map(|h| [h.to_string(), format!("{h}\n")]) {
+                let want = whole.captures(&hay).map(|c| {
+                    (0..c.len())
+                        .map(|i| c.get(i).map(|m| (m.start(), m.end())))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(groups(&p, &hay), want, "{py} on {hay:?}");
             }
         }
         // a second group in the head: no split

@@ -71,8 +71,48 @@ pub struct Translated {
     pub fancy: bool,
 }
 
-/// Translates a Python pattern for the Rust engines.
+/// What a Python `$` (without MULTILINE) becomes. fail2ban searches a
+/// buffer that ends in a newline (`_tupleLinesBuf` joins the lines with
+/// `\n` and adds one), and Python's `$` matches at the end or before that
+/// final newline; Rust's `$` only at the very end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dollar {
+    /// `$`: the text has no final newline (a date template, a jail's
+    /// option), or the pattern is MULTILINE (`$` before every newline, as
+    /// Rust's `(?m)$`).
+    #[default]
+    Keep,
+    /// `(?m:$)`: the text is one line and its final newline (its only
+    /// one), where "before any newline" is "before the final one".
+    LineEnd,
+    /// `(?=\n?\z)`: a buffer of several lines (fancy-regex's look-ahead).
+    Lookahead,
+}
+
+/// Translates a Python pattern for the Rust engines (its `$` kept).
 pub fn translate(py: &str) -> Translated {
+    translate_for(py, Dollar::Keep)
+}
+
+/// Whether a Python pattern sets MULTILINE inline (`(?m)`, `(?im)`, ...).
+fn sets_multiline(py: &str) -> bool {
+    py.match_indices("(?").any(|(i, _)| {
+        let flags = py[i + 2..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .collect::<Vec<u8>>();
+        flags.contains(&b'm') && py[i + 2 + flags.len()..].starts_with([')', ':'])
+    })
+}
+
+/// Translates a Python pattern for the Rust engines, its `$` as `dollar`
+/// says (kept for a pattern that is MULTILINE itself).
+pub fn translate_for(py: &str, dollar: Dollar) -> Translated {
+    let dollar = if sets_multiline(py) {
+        Dollar::Keep
+    } else {
+        dollar
+    };
     let p = glob_to_local_flags(py);
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 16);
@@ -183,6 +223,17 @@ pub fn translate(py: &str) -> Translated {
                     out.push_str("(?");
                     i += 2;
                 }
+            }
+            '$' => {
+                match dollar {
+                    Dollar::Keep => out.push('$'),
+                    Dollar::LineEnd => out.push_str("(?m:$)"),
+                    Dollar::Lookahead => {
+                        fancy = true;
+                        out.push_str("(?=\\n?\\z)");
+                    }
+                }
+                i += 1;
             }
             _ => {
                 out.push(c);
@@ -298,6 +349,29 @@ mod tests {
         let mut c = p.caps();
         p.captures(hay, &mut c)
             .then(|| c.get(0).map(|(s, e)| hay[s..e].to_string()).unwrap())
+    }
+
+    #[test]
+    fn dollar_as_the_text_it_runs_on_needs() {
+        let t = |py, d| translate_for(py, d);
+        assert_eq!(t(r"a\s$", Dollar::Keep).pattern, r"a[\s\x1C-\x1F]$");
+        assert_eq!(t("a$", Dollar::LineEnd).pattern, "a(?m:$)");
+        assert!(!t("a$", Dollar::LineEnd).fancy);
+        let look = t("a$", Dollar::Lookahead);
+        assert_eq!((look.pattern.as_str(), look.fancy), ("a(?=\\n?\\z)", true));
+        // an escaped or class `$` is a literal; a MULTILINE pattern keeps its `$`
+        assert_eq!(t(r"a\$[$]", Dollar::LineEnd).pattern, r"a\$[$]");
+        assert_eq!(t("(?m)a$", Dollar::Lookahead).pattern, "(?m)a$");
+        assert_eq!(t("(?im)a$", Dollar::LineEnd).pattern, "(?im)a$");
+        // fail2ban's buffer: the line and a newline, which Python's `$`
+        // matches before, and a trailing `\s` takes
+        let p = Pattern::new_linear_for(r"^(?P<p>\d+)\s$", Dollar::LineEnd).unwrap();
+        let mut c = p.caps();
+        assert!(p.captures("80\n", &mut c) && c.get(1) == Some((0, 2)));
+        assert!(!p.captures("80 x\n", &mut c));
+        let p = Pattern::new_linear_for(r"^a$", Dollar::Lookahead).unwrap();
+        assert!(p.captures("a\n", &mut c) && p.captures("a", &mut c));
+        assert!(!p.captures("a\nb\n", &mut c) && !p.captures("a\n\n", &mut c));
     }
 
     #[test]

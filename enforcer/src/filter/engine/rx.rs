@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::filter::FilterError;
 use crate::filter::fields::{Names, Slots};
 use crate::filter::tags::{self, Complex};
-use crate::filter::translate::{Caps, Pattern};
+use crate::filter::translate::{Caps, Dollar, Pattern};
 
 /// A named group's span in a match (compact: it crosses threads).
 pub type Span = Option<(u32, u32)>;
@@ -105,25 +105,52 @@ pub(super) struct Rx {
     skiplines: Vec<usize>,
 }
 
+/// What a regex of a filter runs on: fail2ban's buffer, the last
+/// `maxlines` lines joined by `\n` with a `\n` after the last.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Runs {
+    /// One line and its newline.
+    Line,
+    /// Several lines; `multiline`: `^`/`$` match at every line (fail2ban
+    /// compiles failregexes, not prefregex or ignoreregex, with
+    /// re.MULTILINE when maxlines > 1).
+    Lines { multiline: bool },
+}
+
+impl Runs {
+    pub(super) fn on(maxlines: usize, failregex: bool) -> Runs {
+        match maxlines {
+            0 | 1 => Runs::Line,
+            _ => Runs::Lines {
+                multiline: failregex,
+            },
+        }
+    }
+}
+
 impl Rx {
-    /// `multiline`: `^`/`$` match at every line of the buffer (fail2ban
-    /// compiles failregexes with re.MULTILINE when maxlines > 1).
     pub(super) fn new(
         py: &str,
         use_dns: bool,
-        multiline: bool,
+        runs: Runs,
         what: &'static str,
         index: usize,
     ) -> Result<Rx, FilterError> {
         let mut expanded = tags::expand(py, use_dns);
-        if multiline {
-            expanded.insert_str(0, "(?m)");
-        }
-        let pat = Pattern::new_linear(&expanded).map_err(|source| FilterError::Regex {
-            what,
-            index,
-            source,
-        })?;
+        let dollar = match runs {
+            Runs::Line => Dollar::LineEnd,
+            Runs::Lines { multiline: true } => {
+                expanded.insert_str(0, "(?m)");
+                Dollar::Keep
+            }
+            Runs::Lines { multiline: false } => Dollar::Lookahead,
+        };
+        let pat =
+            Pattern::new_linear_for(&expanded, dollar).map_err(|source| FilterError::Regex {
+                what,
+                index,
+                source,
+            })?;
         let complex = tags::complex_groups(pat.names.iter().flatten().map(String::as_str));
         let skiplines = pat
             .names

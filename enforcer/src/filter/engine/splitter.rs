@@ -104,6 +104,8 @@ pub struct Splitter {
     /// Lines prefregex matched here.
     pub(super) pref_hits: u64,
     pub(super) scratch: String,
+    /// F-CONTENT and a newline, when it does not end the line.
+    pub(super) content_text: String,
     pub(super) last_date: Option<f64>,
     pub(super) last_time_text: String,
 }
@@ -181,6 +183,8 @@ impl Splitter {
                 }
                 Split::LastDate | Split::Whole => scratch.push_str(&text),
             }
+            // fail2ban's buffer: the line and a newline
+            scratch.push('\n');
             out.may = match self.pref.as_mut() {
                 None => {
                     let b = scratch.as_bytes();
@@ -218,16 +222,32 @@ impl Splitter {
                         return;
                     };
                     let text = sp.text.as_str();
-                    let content = self
+                    // what the failregexes will run on: F-CONTENT and a
+                    // newline (the text's own when content ends the line)
+                    let mut own = std::mem::take(&mut self.content_text);
+                    let hay = match self
                         .content
                         .and_then(|c| sp.slots.get(c).copied().flatten())
                         .filter(|&(s, e)| s < e)
-                        .map(|(s, e)| &text[s as usize..e as usize]);
-                    let hay = content.unwrap_or(text).as_bytes();
-                    self.which
+                        .map(|(s, e)| (s as usize, e as usize))
+                    {
+                        Some((s, e)) if e + 1 == text.len() => &text[s..],
+                        Some((s, e)) => {
+                            own.clear();
+                            own.push_str(&text[s..e]);
+                            own.push('\n');
+                            own.as_str()
+                        }
+                        None => text,
+                    }
+                    .as_bytes();
+                    let may = self
+                        .which
                         .as_mut()
                         .and_then(|w| w.candidates(hay, &mut out.cand))
-                        .unwrap_or_else(|| self.prefilter.candidates(hay, &mut out.cand))
+                        .unwrap_or_else(|| self.prefilter.candidates(hay, &mut out.cand));
+                    self.content_text = own;
+                    may
                 }
             };
             self.scratch = scratch;

@@ -399,3 +399,42 @@ fn non_ascii_lines_match_on_the_unicode_build() {
     );
     assert_eq!(r[1][0].fid, "198.18.0.2");
 }
+
+/// fail2ban runs its regexes on the buffer and a final newline
+/// (`_tupleLinesBuf`), which a trailing `\s` or a negated class may take,
+/// and Python's `$` matches before it as at the very end.
+#[test]
+fn regexes_see_the_buffer_and_its_final_newline() {
+    let counts = |r: &[Vec<Failure>]| r.iter().map(Vec::len).collect::<Vec<_>>();
+    // 3proxy's `\d+\s` on a line cut short after the port
+    let mut f = filter(None, &[r"^\S+ from <HOST>:\d+\s"], &[], 1);
+    let r = run(
+        &mut f,
+        &[
+            "x from 198.18.0.1:80",
+            "x from 198.18.0.2:80 y",
+            "x from 198.18.0.3:80y",
+        ],
+    );
+    assert_eq!(counts(&r), [1, 1, 0]);
+    // a negated class to the end takes the newline with it
+    let mut f = filter(None, &[r"^<HOST> u=<F-USER>[^,]*</F-USER>$"], &[], 1);
+    let r = run(&mut f, &["198.18.0.1 u=bob"]);
+    assert_eq!(
+        r[0][0].fields.get("user").map(String::as_str),
+        Some("bob\n")
+    );
+    // after prefregex, F-CONTENT and a newline
+    let pref = Some(r"^(?P<mlfid>\w+): <F-CONTENT>.+</F-CONTENT>$");
+    let mut f = filter(pref, &[r"^fail <HOST>\s"], &[], 1);
+    assert_eq!(
+        counts(&run(&mut f, &["a: fail 198.18.0.1", "a: fail 198.18.0.2:"])),
+        [1, 0]
+    );
+    // several lines: MULTILINE failregexes, `$` of prefregex at the end only
+    let mut f = filter(None, &[r"^fail <HOST>\s$"], &[], 2);
+    assert_eq!(counts(&run(&mut f, &["a", "fail 198.18.0.1"])), [0, 1]);
+    let pref = Some(r"^(?:.*\n)?<F-CONTENT>fail .+</F-CONTENT>$");
+    let mut f = filter(pref, &[r"^fail <HOST>$"], &[], 2);
+    assert_eq!(counts(&run(&mut f, &["a", "fail 198.18.0.1"])), [0, 1]);
+}

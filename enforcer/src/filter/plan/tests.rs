@@ -78,6 +78,49 @@ fn plans_agree_with_the_capture_engine() {
     );
 }
 
+/// A filter's line and its newline: `$` is `(?m:$)`, which a lazy group's
+/// rest may take as `\n?\z` while no newline comes before the last byte.
+#[test]
+fn line_end_plans_agree_with_the_capture_engine() {
+    let pats = [
+        r"^[iI]nvalid user (?P<user>.*?) (?:from )?(?P<ip>(?:\d{1,3}\.){3}\d{1,3})(?: port \d+)?\s*(?m:$)",
+        r"^(?P<u>.*?) (?P<v>\S+)(?m:$)",
+        r"^(?P<u>.*?) (?P<v>\d+\s)(?m:$)",
+        r"^(?P<u>[^,]*?),(?P<v>[^,]*)(?m:$)",
+    ];
+    let hays: &[&[u8]] = &[
+        b"Invalid user bob from 198.18.0.9 port 22\n",
+        b"Invalid user bob from 198.18.0.9 port 22",
+        b"Invalid user bob from 198.18.0.9\nport 22\n",
+        b"Invalid user b\nob from 198.18.0.9 \n",
+        b"a b\n",
+        b"a b\nc d\n",
+        b"a 80\n",
+        b"a 80 \n",
+        b"a 80",
+        b"x,y\n",
+        b"x,y\nz\n",
+        b"x,\n",
+    ];
+    let (mut planned, mut total) = (0, 0);
+    for p in pats {
+        for h in hays {
+            let Some((want, got)) = both(p, h) else {
+                continue;
+            };
+            total += 1;
+            if let Some(got) = got {
+                planned += 1;
+                assert_eq!(got, want, "{p} on {:?}", String::from_utf8_lossy(h));
+            }
+        }
+    }
+    assert!(
+        total > 15 && planned * 2 > total,
+        "{planned}/{total} planned"
+    );
+}
+
 /// Runs `p`'s plan (if it has one) on every haystack the capture engine
 /// matches, asserting the two agree wherever the plan gets through:
 /// Some((matched, planned)), None without a plan. `what` names the
