@@ -149,7 +149,10 @@ impl Tools {
             .arg(path)
             .arg(filter);
         if self.rows {
-            let ours = rows::ours(&run(&mut ours)?.context("enforcer regex failed")?)?;
+            let ours = rows::ours(
+                &run(&mut ours)?
+                    .with_context(|| format!("enforcer regex failed on {}", path.display()))?,
+            )?;
             let theirs = run(&mut theirs)?.map(|t| rows::theirs(&t)).transpose()?;
             return Ok((ours, theirs));
         }
