@@ -87,6 +87,8 @@ fn line_end_plans_agree_with_the_capture_engine() {
         r"^(?P<u>.*?) (?P<v>\S+)(?m:$)",
         r"^(?P<u>.*?) (?P<v>\d+\s)(?m:$)",
         r"^(?P<u>[^,]*?),(?P<v>[^,]*)(?m:$)",
+        r"^x,(?P<u>.*?)(?m:$)",
+        r"^x,(?P<u>.+?),?(?m:$)",
     ];
     let hays: &[&[u8]] = &[
         b"Invalid user bob from 198.18.0.9 port 22\n",
@@ -101,6 +103,12 @@ fn line_end_plans_agree_with_the_capture_engine() {
         b"x,y\n",
         b"x,y\nz\n",
         b"x,\n",
+        // the lazy group's least run reaches the end
+        b"a \n",
+        b"a ",
+        b"\n",
+        b"x,\n",
+        b"x,y\n",
     ];
     let (mut planned, mut total) = (0, 0);
     for p in pats {
@@ -307,4 +315,20 @@ fn branches_that_need_a_missing_literal_are_passed_over() {
         passed_over += through.iter().filter(|w| w[1].is_none()).count();
     }
     assert!(passed_over >= 4, "{passed_over} passed over");
+}
+
+/// A lazy group's least run from the text's last byte: the plan looks at
+/// nothing past the end (an anchored plan runs before any match is known).
+#[test]
+fn a_lazy_run_may_start_at_the_end() {
+    use crate::filter::translate::{Dollar, Pattern};
+    let p = Pattern::new_linear_for(r"^a: (?P<c>.+?),?\s*$", Dollar::LineEnd).unwrap();
+    assert!(p.plan_parts().is_some());
+    let mut c = p.caps();
+    for hay in ["a: \n", "a: ", "a: x\n"] {
+        let want = regex::Regex::new(r"^a: (?P<c>.+?),?\s*(?m:$)")
+            .unwrap()
+            .is_match(hay);
+        assert_eq!(p.captures(hay, &mut c), want, "{hay:?}");
+    }
 }
