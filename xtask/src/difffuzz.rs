@@ -42,6 +42,10 @@ pub struct DiffFuzzArgs {
     /// Compare the failures (id, time, fields) instead of the line counts.
     #[arg(long)]
     pub rows: bool,
+    /// A filter option for both tools, e.g. `mode=aggressive` (repeatable;
+    /// fail2ban-regex gets it as `filter[mode=aggressive]`).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Most predicate runs one minimisation may take (two processes each).
@@ -66,6 +70,7 @@ pub fn difffuzz(args: &DiffFuzzArgs) -> Result<()> {
         bin,
         config,
         rows: args.rows,
+        sets: args.set.clone(),
     };
 
     let mut names: Vec<String> = std::fs::read_dir(tools.config.join("filter.d"))
@@ -118,6 +123,7 @@ struct Tools {
     bin: PathBuf,
     config: PathBuf,
     rows: bool,
+    sets: Vec<String>,
 }
 
 impl Tools {
@@ -137,7 +143,14 @@ impl Tools {
             // (fail2ban-regex -o stops at a line's first failregex)
             ours.args(["--json", "--no-check-all"]);
         }
+        for kv in &self.sets {
+            ours.arg("--set").arg(kv);
+        }
         ours.arg("--config").arg(&self.config).arg(path).arg(filter);
+        let their_filter = match self.sets.is_empty() {
+            true => filter.to_string(),
+            false => format!("{filter}[{}]", self.sets.join(",")),
+        };
         let mut theirs = Command::new("timeout");
         theirs.args(["600", "fail2ban-regex", "--raw"]);
         if self.rows {
@@ -147,7 +160,7 @@ impl Tools {
             .arg("--config")
             .arg(&self.config)
             .arg(path)
-            .arg(filter);
+            .arg(&their_filter);
         if self.rows {
             let ours = rows::ours(
                 &run(&mut ours)?
