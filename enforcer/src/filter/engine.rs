@@ -17,6 +17,7 @@
 //! and that check.
 use super::date::DateDetector;
 use super::date::strptime::zone_offset;
+use super::pattern::group_may_take_newline;
 use super::prefilter::{Prefilter, Which, required_literals};
 use super::tags;
 use super::translate;
@@ -92,12 +93,24 @@ impl Filter {
             )?),
             None => None,
         };
+        // The failregexes and ignoreregexes of a single-line filter run on
+        // its line or its F-CONTENT, each and a final newline. Content that
+        // can take the line's own newline leaves two: `$` then needs the
+        // look-ahead of a buffer of several lines.
+        let content_newline = p.maxlines <= 1
+            && pref
+                .as_ref()
+                .is_some_and(|r| group_may_take_newline(&r.pat, "content"));
+        let runs = |failregex| match content_newline {
+            true => Runs::Lines { multiline: false },
+            false => Runs::on(p.maxlines, failregex),
+        };
         let mut fail = Vec::new();
         for (i, r) in p.failregex.iter().enumerate() {
             if r.trim().is_empty() {
                 return Err(FilterError::Empty(i));
             }
-            let rx = Rx::new(r, use_dns, Runs::on(p.maxlines, true), "failregex", i)?;
+            let rx = Rx::new(r, use_dns, runs(true), "failregex", i)?;
             if !rx.has_id_group() && !pref.as_ref().is_some_and(Rx::has_id_group) {
                 return Err(FilterError::NoFailureId {
                     index: i,

@@ -491,6 +491,37 @@ pub fn for_each_capture(
     }
 }
 
+/// Whether group `name` of `p` can take a newline: a class or literal in it
+/// holds `\n` (true too when regex-syntax cannot read the pattern).
+pub fn group_may_take_newline(p: &Pattern, name: &str) -> bool {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn takes(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Literal(l) => l.0.contains(&b'\n'),
+            HirKind::Class(Class::Unicode(c)) => c
+                .ranges()
+                .iter()
+                .any(|r| (r.start()..=r.end()).contains(&'\n')),
+            HirKind::Class(Class::Bytes(c)) => c
+                .ranges()
+                .iter()
+                .any(|r| (r.start()..=r.end()).contains(&b'\n')),
+            HirKind::Capture(c) => takes(&c.sub),
+            HirKind::Repetition(r) => takes(&r.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(takes),
+            HirKind::Empty | HirKind::Look(_) => false,
+        }
+    }
+    let Ok(hir) = regex_syntax::parse(&p.rust_source()) else {
+        return true;
+    };
+    let mut found = false;
+    for_each_capture(&hir, &mut |c| {
+        found |= c.name.as_deref() == Some(name) && takes(&c.sub);
+    });
+    found
+}
+
 /// Whether every match of `h` starts at the text's start (`^`, not
 /// `(?m)^`).
 pub fn starts_at_text_start(h: &regex_syntax::hir::Hir) -> bool {

@@ -431,6 +431,12 @@ fn regexes_see_the_buffer_and_its_final_newline() {
         counts(&run(&mut f, &["a: fail 198.18.0.1", "a: fail 198.18.0.2:"])),
         [1, 0]
     );
+    // F-CONTENT that takes the line's newline leaves two: `$` is at the end
+    // or before the last one only
+    let pref = Some(r"^(?P<mlfid>\w+): <F-CONTENT>[^,]+</F-CONTENT>");
+    let mut f = filter(pref, &[r"^fail <HOST>$", r"^fail2 <HOST>\s$"], &[], 1);
+    let r = run(&mut f, &["a: fail 198.18.0.1", "a: fail2 198.18.0.2"]);
+    assert_eq!(counts(&r), [0, 1]);
     // several lines: MULTILINE failregexes, `$` of prefregex at the end only
     let mut f = filter(None, &[r"^fail <HOST>\s$"], &[], 2);
     assert_eq!(counts(&run(&mut f, &["a", "fail 198.18.0.1"])), [0, 1]);
