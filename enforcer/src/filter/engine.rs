@@ -126,13 +126,7 @@ impl Filter {
             .enumerate()
             .filter(|(_, r)| !r.trim().is_empty())
         {
-            ignore.push(Rx::new(
-                r,
-                use_dns,
-                Runs::on(p.maxlines, false),
-                "ignoreregex",
-                i,
-            )?);
+            ignore.push(Rx::new(r, use_dns, runs(false), "ignoreregex", i)?);
         }
         let lits = |rx: &Rx| {
             let t = translate::translate(&tags::expand(&rx.pat.source, use_dns));

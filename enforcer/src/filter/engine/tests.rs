@@ -437,6 +437,10 @@ fn regexes_see_the_buffer_and_its_final_newline() {
     let mut f = filter(pref, &[r"^fail <HOST>$", r"^fail2 <HOST>\s$"], &[], 1);
     let r = run(&mut f, &["a: fail 198.18.0.1", "a: fail2 198.18.0.2"]);
     assert_eq!(counts(&r), [0, 1]);
+    // ... for ignoreregex too (it runs on the same text)
+    let ignore = [r"198\.18\.0\.1$"];
+    let mut f = filter(pref, &[r"^fail <HOST>\s$"], &ignore, 1);
+    assert_eq!(counts(&run(&mut f, &["a: fail 198.18.0.1"])), [1]);
     // several lines: MULTILINE failregexes, `$` of prefregex at the end only
     let mut f = filter(None, &[r"^fail <HOST>\s$"], &[], 2);
     assert_eq!(counts(&run(&mut f, &["a", "fail 198.18.0.1"])), [0, 1]);
