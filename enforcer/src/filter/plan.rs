@@ -467,8 +467,11 @@ impl Plan {
             Step::Lazy { run, rest, nl_end } => {
                 let from = at_least(at, run.min, hay.len())?;
                 // (a newline before the last byte: `\n?\z` is not `(?m)$`)
-                let before_last = hay.get(from..hay.len().saturating_sub(1));
-                if *nl_end && before_last.is_some_and(|b| memchr::memchr(b'\n', b).is_some()) {
+                if *nl_end
+                    && hay
+                        .get(from..hay.len().saturating_sub(1))
+                        .is_some_and(|b| memchr::memchr(b'\n', b).is_some())
+                {
                     return None;
                 }
                 let m = self.rests[*rest].search(&Input::new(hay).range(from..))?;
