@@ -97,11 +97,9 @@ pub fn translate(py: &str) -> Translated {
 /// Whether a Python pattern sets MULTILINE inline (`(?m)`, `(?im)`, ...).
 fn sets_multiline(py: &str) -> bool {
     py.match_indices("(?").any(|(i, _)| {
-        let flags = py[i + 2..]
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .collect::<Vec<u8>>();
-        flags.contains(&b'm') && py[i + 2 + flags.len()..].starts_with([')', ':'])
+        let rest = &py[i + 2..];
+        let n = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        rest[..n].contains('m') && rest[n..].starts_with([')', ':'])
     })
 }
 
