@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// Reads fail2ban-regex's rows with Python's own literal parser.
+/// Reads fail2ban-regex's rows with Python's own literal parser, into JSON
+/// (sets as sorted lists; [`row`] leaves out what did not take part).
 const PY_ROWS: &str = r#"
 import ast, json, sys
 for line in sys.stdin:
@@ -18,12 +19,8 @@ for line in sys.stdin:
     if not (line.startswith("[") and line.endswith("],")):
         continue
     fid, time, data = ast.literal_eval(line[:-1])
-    fields = {}
-    for k, v in data.items():
-        if v is None or k == "nofail":
-            continue
-        fields[k] = sorted(v) if isinstance(v, (set, frozenset)) else v
-    print(json.dumps([fid, time, fields], sort_keys=True))
+    fields = {k: sorted(v) if isinstance(v, (set, frozenset)) else v for k, v in data.items()}
+    print(json.dumps([fid, time, fields]))
 "#;
 
 /// fail2ban-regex's `-o row` output, one normalised row per line.
