@@ -17,7 +17,7 @@ use anyhow::Context;
 
 use crate::cli::RegexArgs;
 use crate::filter::engine::{Found, Matcher, Matches, Prepared, Splitter, Tracker};
-use crate::filter::{Failure, Filter, FilterOptions, FilterParts, UseDns};
+use crate::filter::{Filter, FilterOptions, FilterParts, UseDns};
 use json::write_json;
 use lines::read_lines;
 use listing::{Kind, Lines};
@@ -239,7 +239,7 @@ fn run_lines(
     let keep_text = lines.want_text();
     if args.single_thread {
         let mut it = Item::default();
-        let mut found = Found::default();
+        let mut found = found_for(args);
         let mut written = Ok(());
         let mut clock = Clock::default();
         read_lines(&mut reader, (size, progress), |lineno, l| {
@@ -260,7 +260,7 @@ fn run_lines(
             if let Some(t0) = t0 {
                 it.secs += t0.elapsed().as_secs_f64();
             }
-            written = count(args, lines, &tracker, &mut it, found.as_slice(), out);
+            written = count(args, lines, &tracker, &mut it, &found, out);
             written.is_ok()
         })?;
         written?;
@@ -310,7 +310,7 @@ fn run_lines(
         let counting = std::thread::Builder::new()
             .name("regex-count".into())
             .spawn_scoped(s, move || -> std::io::Result<()> {
-                let mut found = Found::default();
+                let mut found = found_for(args);
                 for mut batch in counted_from {
                     let matched = batch.matched;
                     for it in &mut batch.items[..batch.len] {
@@ -319,7 +319,7 @@ fn run_lines(
                         }
                         found.clear();
                         t.apply(&it.m, &mut found);
-                        count(args, lines, t, it, found.as_slice(), out)?;
+                        count(args, lines, t, it, &found, out)?;
                     }
                     // the reader may be done already
                     let _ = to_reuse.send(batch);
@@ -413,18 +413,28 @@ fn prepare(
     }
 }
 
+/// Where a line's failures go: only --json prints them, a summary
+/// counts them.
+fn found_for(args: &RegexArgs) -> Found {
+    if args.json {
+        Found::default()
+    } else {
+        Found::tallying()
+    }
+}
+
 /// Counts one line as fail2ban-regex does (and prints its failures with --json).
 fn count(
     args: &RegexArgs,
     lines: &mut Lines,
     t: &Tracker,
     it: &mut Item,
-    found: &[Failure],
+    found: &Found,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     if args.json {
         let mut fields = Vec::new();
-        for f in found {
+        for f in found.as_slice() {
             write_json(out, it.lineno, f, &mut fields)?;
         }
     }
@@ -433,8 +443,8 @@ fn count(
     if it.secs > c.slowest.0 {
         c.slowest = (it.secs, it.lineno);
     }
-    let nofail = found.iter().any(|f| f.nofail) || t.last_pending.1 > 0;
-    let hits = found.iter().any(|f| !f.nofail) || t.last_pending.0 > 0;
+    let nofail = found.any_nofail() || t.last_pending.1 > 0;
+    let hits = found.any_fail() || t.last_pending.0 > 0;
     let kind = if t.last_ignored || nofail {
         Kind::Ignored
     } else if hits {

@@ -25,6 +25,11 @@ pub trait Sink {
     /// A failure of an earlier line to overwrite, if any (it then counts).
     fn reuse(&mut self) -> Option<&mut Failure>;
     fn push(&mut self, f: Failure);
+    /// Counts a failure (with F-NOFAIL or not) instead of making it;
+    /// false: the sink wants the failure itself.
+    fn tally(&mut self, _nofail: bool) -> bool {
+        false
+    }
 }
 
 impl Sink for Vec<Failure> {
@@ -37,17 +42,40 @@ impl Sink for Vec<Failure> {
 }
 
 /// One line's failures whose strings are kept for the next line's
-/// (`enforcer regex` looks at them and moves on).
+/// (`enforcer regex` looks at them and moves on), or, made by
+/// [`Found::tallying`], only how many there were of each kind.
 #[derive(Default)]
 pub struct Found {
     items: Vec<Failure>,
     len: usize,
     blank: Arc<Slots>,
+    tally_only: bool,
+    /// Failures counted, not made: (without F-NOFAIL, with it).
+    tallied: (u32, u32),
 }
 
 impl Found {
+    /// One that counts failures and makes none (a summary needs no more).
+    pub fn tallying() -> Found {
+        Found {
+            tally_only: true,
+            ..Found::default()
+        }
+    }
+
+    /// The failures made (none when tallying).
     pub fn as_slice(&self) -> &[Failure] {
         &self.items[..self.len]
+    }
+
+    /// Whether the line had a failure with F-NOFAIL.
+    pub fn any_nofail(&self) -> bool {
+        self.tallied.1 > 0 || self.as_slice().iter().any(|f| f.nofail)
+    }
+
+    /// Whether the line had a failure without F-NOFAIL.
+    pub fn any_fail(&self) -> bool {
+        self.tallied.0 > 0 || self.as_slice().iter().any(|f| !f.nofail)
     }
 
     /// Empties it; the failures let go of the filter's groups and lines.
@@ -57,6 +85,7 @@ impl Found {
             f.matches.clear();
         }
         self.len = 0;
+        self.tallied = (0, 0);
     }
 }
 
@@ -69,6 +98,16 @@ impl Sink for Found {
     fn push(&mut self, f: Failure) {
         self.items.push(f);
         self.len = self.items.len();
+    }
+    fn tally(&mut self, nofail: bool) -> bool {
+        if self.tally_only {
+            if nofail {
+                self.tallied.1 += 1;
+            } else {
+                self.tallied.0 += 1;
+            }
+        }
+        self.tally_only
     }
 }
 
@@ -206,6 +245,9 @@ impl Tracker {
             }
             for id in self.found.as_slice() {
                 self.fail_hits[i] += 1;
+                if out.tally(fd.g.truthy(sp.nofail)) {
+                    continue;
+                }
                 match out.reuse() {
                     Some(f) => fill_failure(f, &self.names, i, id, fd, m.date),
                     None => out.push(make_failure(&self.names, i, id, fd, m.date)),
