@@ -427,6 +427,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn dotted_quads_parse_as_the_parser_does() {
+        // dot-separated runs of digits (3 to 5 runs of 0 to 4, now and
+        // then a stray byte): every shape of part comes up, and std's
+        // parser is the judge
+        let mut next = xorshift(0x5eed_0f_1a4);
+        let digits = b"0123456789001225";
+        let mut valid = 0;
+        for _ in 0..200_000 {
+            let mut t = String::new();
+            for k in 0..3 + next() % 3 {
+                if k > 0 {
+                    t.push('.');
+                }
+                for _ in 0..next() % 5 {
+                    t.push(char::from(digits[(next() % digits.len() as u64) as usize]));
+                }
+            }
+            if next() % 8 == 0 {
+                t.insert((next() % (t.len() as u64 + 1)) as usize, 'x');
+            }
+            let want = t.parse::<std::net::Ipv4Addr>().ok().map(|a| a.octets());
+            assert_eq!(quad(t.as_bytes()), want, "{t}");
+            valid += usize::from(want.is_some());
+        }
+        assert!(valid > 1000, "only {valid} addresses among the strings");
+        for t in ["0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.04", "256.0.0.1", "1.2.3.4."] {
+            let want = t.parse::<std::net::Ipv4Addr>().ok().map(|a| a.octets());
+            assert_eq!(quad(t.as_bytes()), want, "{t}");
+        }
+    }
+
     fn v6_text(a: Ipv6Addr) -> String {
         let mut s = String::new();
         v6_text_into(a, &mut s);
