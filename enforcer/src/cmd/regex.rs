@@ -166,6 +166,8 @@ pub fn run(args: RegexArgs) -> anyhow::Result<ExitCode> {
         now: args.now,
         // (the summary reports it; --json does not)
         count_prefregex: !args.json,
+        // (--json prints how many lines a failure has)
+        keep_matches: args.json,
         ..FilterOptions::default()
     };
     let warming = crate::filter::date::warm_defaults(loaded.parts.datepattern.as_deref());

@@ -109,6 +109,10 @@ pub struct FilterOptions {
     /// (they only spare failregexes that cannot match, so what is found
     /// is the same; lines cost more where they are skipped otherwise).
     pub count_prefregex: bool,
+    /// Keep the lines of a failure (its `matches`): false where no one
+    /// reads them (a jail with `maxmatches = 0`, a summary of `enforcer
+    /// regex`), which spares a copy of every matched line.
+    pub keep_matches: bool,
 }
 
 impl Default for FilterOptions {
@@ -122,6 +126,7 @@ impl Default for FilterOptions {
             mlfid_cache: 100,
             max_line: 16 * 1024,
             count_prefregex: false,
+            keep_matches: true,
         }
     }
 }

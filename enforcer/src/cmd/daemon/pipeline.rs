@@ -58,6 +58,8 @@ pub fn build_filter(def: &JailDef) -> anyhow::Result<Filter> {
     let opts = FilterOptions {
         usedns,
         logtimezone: def.options.get("logtimezone").cloned(),
+        // a ticket keeps none of them
+        keep_matches: def.maxmatches > 0,
         ..FilterOptions::default()
     };
     Filter::new(&def.filter, &opts)

@@ -453,7 +453,14 @@ mod tests {
             valid += usize::from(want.is_some());
         }
         assert!(valid > 1000, "only {valid} addresses among the strings");
-        for t in ["0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.04", "256.0.0.1", "1.2.3.4."] {
+        for t in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "01.2.3.4",
+            "1.2.3.04",
+            "256.0.0.1",
+            "1.2.3.4.",
+        ] {
             let want = t.parse::<std::net::Ipv4Addr>().ok().map(|a| a.octets());
             assert_eq!(quad(t.as_bytes()), want, "{t}");
         }

@@ -239,6 +239,52 @@ fn mlfid_nofail_line_lends_its_address() {
 }
 
 #[test]
+fn failures_without_their_lines_are_the_same_failures() {
+    let parts = FilterParts {
+        name: "t".into(),
+        prefregex: Some(r"^\s*\S+ conn=<F-MLFID>\d+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![
+            r"^<F-NOFAIL>connect from</F-NOFAIL> <ADDR>$".into(),
+            r"^auth failed for <F-USER>\S+</F-USER>$".into(),
+            r"^bad <ADDR>$".into(),
+        ],
+        ignoreregex: vec![],
+        maxlines: 1,
+        datepattern: None,
+    };
+    let lines = [
+        "2005-08-14 10:00:00 h conn=7 connect from 192.0.2.5",
+        "2005-08-14 10:00:01 h conn=8 connect from 192.0.2.6",
+        "2005-08-14 10:00:02 h conn=7 auth failed for bob",
+        "2005-08-14 10:00:03 h conn=9 bad 192.0.2.7",
+        "2005-08-14 10:00:04 h conn=8 auth failed for eve",
+    ];
+    let with = |keep_matches| {
+        let opts = FilterOptions {
+            now: Some(1_124_013_600.0),
+            raw_host: true,
+            keep_matches,
+            ..Default::default()
+        };
+        run(&mut Filter::from_parts(&parts, &opts).unwrap(), &lines)
+    };
+    let (kept, bare) = (with(true), with(false));
+    let key = |r: &[Vec<Failure>]| -> Vec<Vec<(String, bool, Option<String>)>> {
+        r.iter()
+            .map(|l| {
+                l.iter()
+                    .map(|x| (x.fid.clone(), x.nofail, x.fields.get("user").cloned()))
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(key(&kept), key(&bare));
+    assert_eq!(kept[2][0].matches.len(), 2);
+    assert!(bare.iter().flatten().all(|x| x.matches.is_empty()));
+    assert_eq!(bare.iter().flatten().filter(|x| !x.nofail).count(), 3);
+}
+
+#[test]
 fn maxlines_buffer_and_skiplines() {
     let mut f = filter(
         None,
