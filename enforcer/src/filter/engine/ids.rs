@@ -432,7 +432,7 @@ mod tests {
         // dot-separated runs of digits (3 to 5 runs of 0 to 4, now and
         // then a stray byte): every shape of part comes up, and std's
         // parser is the judge
-        let mut next = xorshift(0x5eed_0f_1a4);
+        let mut next = xorshift(0x0005_eed0_f1a4);
         let digits = b"0123456789001225";
         let mut valid = 0;
         for _ in 0..200_000 {
@@ -445,7 +445,7 @@ mod tests {
                     t.push(char::from(digits[(next() % digits.len() as u64) as usize]));
                 }
             }
-            if next() % 8 == 0 {
+            if next().is_multiple_of(8) {
                 t.insert((next() % (t.len() as u64 + 1)) as usize, 'x');
             }
             let want = t.parse::<std::net::Ipv4Addr>().ok().map(|a| a.octets());
