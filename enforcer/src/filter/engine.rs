@@ -192,6 +192,7 @@ impl Filter {
         let matcher = Matcher {
             ignore_hits: vec![0; ignore.len()],
             count_pref: opts.count_prefregex,
+            keep_matches: opts.keep_matches,
             pref,
             fail,
             ignore,

@@ -113,6 +113,9 @@ pub struct Matcher {
     pub ignore_hits: Vec<u64>,
     /// See [`crate::filter::FilterOptions::count_prefregex`].
     pub(super) count_pref: bool,
+    /// See [`crate::filter::FilterOptions::keep_matches`]: without them
+    /// a one-line hit's line is not copied into it.
+    pub(super) keep_matches: bool,
 }
 
 impl Matcher {
@@ -332,10 +335,12 @@ impl Matcher {
             hit.spans.text.push_str(text);
             let (matched, unmatched) = lines;
             let org = org_saved.as_deref().unwrap_or(&self.buffer);
-            if org.len() <= 1 {
+            if org.len() > 1 {
+                hit.matched = matched;
+            } else if self.keep_matches {
                 org.clone_into(&mut hit.matched);
             } else {
-                hit.matched = matched;
+                hit.matched.clear();
             }
             if !self.check_all || self.maxlines > 1 {
                 let old = std::mem::replace(&mut self.buffer, unmatched);
