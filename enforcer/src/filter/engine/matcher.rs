@@ -20,7 +20,8 @@ pub struct Hit {
     pub regex: usize,
     /// Its spans over the buffer text it ran on.
     pub spans: Spans,
-    /// The buffered lines it covers.
+    /// The buffered lines it covers (none when the filter keeps no
+    /// matches).
     pub matched: Vec<TLine>,
 }
 
@@ -114,7 +115,7 @@ pub struct Matcher {
     /// See [`crate::filter::FilterOptions::count_prefregex`].
     pub(super) count_pref: bool,
     /// See [`crate::filter::FilterOptions::keep_matches`]: without them
-    /// a one-line hit's line is not copied into it.
+    /// a hit carries no lines (the tracker then has none to copy).
     pub(super) keep_matches: bool,
 }
 
@@ -335,12 +336,12 @@ impl Matcher {
             hit.spans.text.push_str(text);
             let (matched, unmatched) = lines;
             let org = org_saved.as_deref().unwrap_or(&self.buffer);
-            if org.len() > 1 {
-                hit.matched = matched;
-            } else if self.keep_matches {
-                org.clone_into(&mut hit.matched);
-            } else {
+            if !self.keep_matches {
                 hit.matched.clear();
+            } else if org.len() > 1 {
+                hit.matched = matched;
+            } else {
+                org.clone_into(&mut hit.matched);
             }
             if !self.check_all || self.maxlines > 1 {
                 let old = std::mem::replace(&mut self.buffer, unmatched);

@@ -282,6 +282,31 @@ fn failures_without_their_lines_are_the_same_failures() {
     assert_eq!(kept[2][0].matches.len(), 2);
     assert!(bare.iter().flatten().all(|x| x.matches.is_empty()));
     assert_eq!(bare.iter().flatten().filter(|x| !x.nofail).count(), 3);
+
+    // a multi-line match: its lines are the buffer's, not the line's
+    let multi = FilterParts {
+        name: "t".into(),
+        prefregex: None,
+        failregex: vec![r"^.*session start<SKIPLINES>.*login failed from <HOST>$".into()],
+        ignoreregex: vec![],
+        maxlines: 3,
+        datepattern: None,
+    };
+    let lines = [
+        "2005-08-14 10:00:00 session start",
+        "2005-08-14 10:00:01 noise",
+        "2005-08-14 10:00:02 login failed from 192.0.2.7",
+    ];
+    let opts = FilterOptions {
+        now: Some(1_124_013_600.0),
+        raw_host: true,
+        keep_matches: false,
+        ..Default::default()
+    };
+    let r = run(&mut Filter::from_parts(&multi, &opts).unwrap(), &lines);
+    assert!(r[0].is_empty() && r[1].is_empty());
+    assert_eq!(r[2][0].fid, "192.0.2.7");
+    assert!(r[2][0].matches.is_empty(), "{:?}", r[2][0].matches);
 }
 
 #[test]

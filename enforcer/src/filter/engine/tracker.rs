@@ -119,7 +119,6 @@ pub struct Tracker {
     pref: Option<SlotPlan>,
     fail: Vec<SlotPlan>,
     check_all: bool,
-    keep_matches: bool,
     cache: MlfidCache,
     ids: Ids,
     /// Prefregex's groups of the line, and which slots they set.
@@ -161,7 +160,6 @@ impl Tracker {
             fail_hits: vec![0; fail.len()],
             fail: fail.iter().map(|g| g.plan(&names)).collect(),
             check_all: opts.check_all,
-            keep_matches: opts.keep_matches,
             cache: MlfidCache::new(opts.mlfid_cache),
             ids: Ids::new(name, opts),
             pre: names.slots(),
@@ -205,11 +203,6 @@ impl Tracker {
         }
         for hit in hits {
             let i = hit.regex;
-            let matched = if self.keep_matches {
-                &hit.matched[..]
-            } else {
-                &[]
-            };
             let cur = Arc::make_mut(&mut self.cur);
             self.fail[i].fill(&hit.spans.slots, &hit.spans.text, cur);
             // The failregex's groups win, but (as in fail2ban 1.1) one
@@ -225,15 +218,15 @@ impl Tracker {
             };
             let mut place = if has_mlfid {
                 let (cache, key) = (&mut self.cache, self.key.as_str());
-                let mut mg = merge(cache, &sp, key, &mut self.cur, matched, &mut self.line);
+                let mut mg = merge(cache, &sp, key, &mut self.cur, &hit.matched, &mut self.line);
                 if !self.check_all && mg.fail(cache).g.truthy(sp.nofail) {
                     mg.store(cache, key);
                     return;
                 }
                 mg
             } else {
-                let mut matches = Vec::with_capacity(matched.len());
-                push_lines(&mut matches, matched, &mut self.line);
+                let mut matches = Vec::with_capacity(hit.matched.len());
+                push_lines(&mut matches, &hit.matched, &mut self.line);
                 Merged::Own(FailData {
                     g: Arc::clone(&self.cur),
                     matches: Some(matches),
